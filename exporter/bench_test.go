@@ -1,0 +1,110 @@
+package exporter
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+)
+
+// benchInput builds n series in metrics of ten attribute sets each, the
+// shape of real instruments (a route or a state per series).
+func benchInput(kind string, n int) *metricdata.ResourceMetrics {
+	sm := metricdata.ScopeMetrics{}
+	sm.Scope.Name = "bench"
+	bounds := []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+	for m := 0; m*10 < n; m++ {
+		name := fmt.Sprintf("app.component%d.operation.latency", m)
+		per := min(10, n-m*10)
+		sets := make([]attribute.Set, per)
+		for i := range sets {
+			sets[i] = attribute.NewSet(attribute.String("http.route", fmt.Sprintf("/api/v1/items/%d", i)), attribute.String("http.request.method", "GET"))
+		}
+		switch kind {
+		case "gauge":
+			pts := make([]metricdata.DataPoint[float64], per)
+			for i := range pts {
+				pts[i] = metricdata.DataPoint[float64]{Attributes: sets[i], StartTime: t0, Time: t1, Value: float64(m*10+i) + 0.5}
+			}
+			sm.Metrics = append(sm.Metrics, metricdata.Metrics{Name: name, Data: metricdata.Gauge[float64]{DataPoints: pts}})
+		case "counter":
+			pts := make([]metricdata.DataPoint[int64], per)
+			for i := range pts {
+				pts[i] = metricdata.DataPoint[int64]{Attributes: sets[i], StartTime: t0, Time: t1, Value: int64(m*10 + i)}
+			}
+			sm.Metrics = append(sm.Metrics, metricdata.Metrics{Name: name, Data: metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: pts}})
+		case "histogram":
+			pts := make([]metricdata.HistogramDataPoint[float64], per)
+			for i := range pts {
+				counts := make([]uint64, len(bounds)+1)
+				for j := range counts {
+					counts[j] = uint64(j + i)
+				}
+				pts[i] = metricdata.HistogramDataPoint[float64]{Attributes: sets[i], StartTime: t0, Time: t1, Count: uint64(len(counts)*(len(counts)-1)/2 + i*len(counts)), Sum: 123.4,
+					Bounds: bounds, BucketCounts: counts, Min: metricdata.NewExtrema(0.001), Max: metricdata.NewExtrema(12.0)}
+			}
+			sm.Metrics = append(sm.Metrics, metricdata.Metrics{Name: name, Data: metricdata.Histogram[float64]{Temporality: metricdata.DeltaTemporality, DataPoints: pts}})
+		}
+	}
+	return &metricdata.ResourceMetrics{ScopeMetrics: []metricdata.ScopeMetrics{sm}}
+}
+
+// BenchmarkExport measures export plus render (JSON and gzip) per collection;
+// ns/series and allocs/series divide by the number of series (data points).
+func BenchmarkExport(b *testing.B) {
+	for _, kind := range []string{"gauge", "counter", "histogram"} {
+		for _, n := range []int{10, 100, 1000, 10000} {
+			b.Run(fmt.Sprintf("%s/series=%d", kind, n), func(b *testing.B) {
+				rm := benchInput(kind, n)
+				exp, _ := New(WithMaxSeries(1 << 30))
+				ctx := context.Background()
+				if err := exp.Export(ctx, rm); err != nil { // the steady state: series known
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					if err := exp.Export(ctx, rm); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				body, gz := exp.Document()
+				perOp := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+				b.ReportMetric(perOp/float64(n), "ns/series")
+				b.ReportMetric(float64(len(body)), "doc-bytes")
+				b.ReportMetric(float64(len(gz)), "gzip-bytes")
+			})
+		}
+	}
+}
+
+// BenchmarkRenderOnly leaves gzip out, to show what the JSON costs alone.
+func BenchmarkRenderOnly(b *testing.B) {
+	rm := benchInput("counter", 10000)
+	exp, _ := New(WithMaxSeries(1 << 30))
+	exp.b.build(rm)
+	b.ReportAllocs()
+	for b.Loop() {
+		exp.b.build(rm)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10000, "ns/series")
+}
+
+// BenchmarkDocument measures what every /stats request pays to get the
+// document: it must allocate nothing.
+func BenchmarkDocument(b *testing.B) {
+	exp, _ := New()
+	_ = exp.Export(context.Background(), benchInput("gauge", 1000))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			body, gz := exp.Document()
+			if len(body) == 0 || len(gz) == 0 {
+				b.Fatal("no document")
+			}
+		}
+	})
+}

@@ -1,0 +1,322 @@
+package exporter
+
+import (
+	"context"
+	"flag"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+type goldenCase struct {
+	name string
+	rm   *metricdata.ResourceMetrics
+	opts []Option
+}
+
+func histF(name string, temp metricdata.Temporality, pts ...metricdata.HistogramDataPoint[float64]) metricdata.Metrics {
+	return metricdata.Metrics{Name: name, Data: metricdata.Histogram[float64]{Temporality: temp, DataPoints: pts}}
+}
+
+func goldenCases() []goldenCase {
+	none := attribute.NewSet()
+	get := attrs("http.request.method", "GET", "http.route", "/users/{id}")
+	post := attrs("http.request.method", "POST", "http.route", "/users")
+	latency := metricdata.HistogramDataPoint[float64]{
+		Attributes: get, StartTime: t0, Time: t1, Count: 10, Sum: 1.25,
+		Bounds: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}, BucketCounts: []uint64{1, 1, 2, 2, 2, 1, 0, 1, 0},
+		Min: metricdata.NewExtrema(0.004), Max: metricdata.NewExtrema(0.8),
+	}
+	latencyPost := latency
+	latencyPost.Attributes, latencyPost.Count, latencyPost.Sum = post, 1, 0.03
+	latencyPost.BucketCounts = []uint64{0, 0, 0, 1, 0, 0, 0, 0, 0}
+	latencyPost.Min, latencyPost.Max = metricdata.NewExtrema(0.03), metricdata.NewExtrema(0.03)
+	long := strings.Repeat("x", 150) + "." + strings.Repeat("y", 150)
+
+	return []goldenCase{
+		{name: "gauge", rm: rmOf(scope("s",
+			gaugeI("go.goroutine.count", ptI(42, none)),
+			gaugeF("system.memory.utilization", ptF(0.25, attrs("system.memory.state", "used")), ptF(0.75, attrs("system.memory.state", "free"))),
+		))},
+		{name: "sum_monotonic", rm: rmOf(scope("s",
+			metricdata.Metrics{Name: "http.server.requests", Data: metricdata.Sum[int64]{
+				Temporality: metricdata.CumulativeTemporality, IsMonotonic: true,
+				DataPoints: []metricdata.DataPoint[int64]{ptI(120, get), ptI(7, post)},
+			}},
+			metricdata.Metrics{Name: "process.cpu.time", Data: metricdata.Sum[float64]{
+				Temporality: metricdata.CumulativeTemporality, IsMonotonic: true,
+				DataPoints: []metricdata.DataPoint[float64]{ptF(1.5, attrs("cpu.mode", "user")), ptF(0.25, attrs("cpu.mode", "system"))},
+			}},
+			metricdata.Metrics{Name: "app.jobs.done", Data: metricdata.Sum[int64]{
+				Temporality: metricdata.DeltaTemporality, IsMonotonic: true,
+				DataPoints: []metricdata.DataPoint[int64]{ptI(3, none)},
+			}},
+		))},
+		{name: "sum_updown", rm: rmOf(scope("s",
+			metricdata.Metrics{Name: "http.server.active_requests", Data: metricdata.Sum[int64]{
+				Temporality: metricdata.CumulativeTemporality,
+				DataPoints:  []metricdata.DataPoint[int64]{ptI(-2, none)},
+			}},
+			metricdata.Metrics{Name: "app.queue.depth", Data: metricdata.Sum[float64]{
+				Temporality: metricdata.CumulativeTemporality,
+				DataPoints:  []metricdata.DataPoint[float64]{ptF(12.5, attrs("queue", "mail")), ptF(0, attrs("queue", "sms"))},
+			}},
+		))},
+		{name: "histogram", rm: rmOf(scope("s",
+			histF("http.server.request.duration", metricdata.DeltaTemporality, latency, latencyPost),
+			metricdata.Metrics{Name: "app.batch.size", Data: metricdata.Histogram[int64]{
+				Temporality: metricdata.DeltaTemporality,
+				DataPoints: []metricdata.HistogramDataPoint[int64]{{
+					StartTime: t0, Time: t1, Count: 4, Sum: 100, Bounds: []float64{10, 50}, BucketCounts: []uint64{1, 2, 1},
+					Min: metricdata.NewExtrema[int64](5), Max: metricdata.NewExtrema[int64](60),
+				}},
+			}},
+		))},
+		{name: "histogram_empty_window", rm: rmOf(scope("s",
+			histF("http.server.request.duration", metricdata.DeltaTemporality, metricdata.HistogramDataPoint[float64]{
+				Attributes: get, StartTime: t0, Time: t1, Bounds: []float64{0.1, 1}, BucketCounts: []uint64{0, 0, 0},
+			}),
+		))},
+		{name: "exponential_histogram", rm: rmOf(scope("s",
+			metricdata.Metrics{Name: "rpc.server.duration", Data: metricdata.ExponentialHistogram[float64]{
+				Temporality: metricdata.DeltaTemporality,
+				DataPoints: []metricdata.ExponentialHistogramDataPoint[float64]{{
+					Attributes: attrs("rpc.method", "Get"), StartTime: t0, Time: t1, Count: 10, Sum: 22.5, Scale: 1,
+					ZeroCount: 1, PositiveBucket: metricdata.ExponentialBucket{Offset: 0, Counts: []uint64{2, 3, 3, 1}},
+					Min: metricdata.NewExtrema(0.0), Max: metricdata.NewExtrema(3.9),
+				}},
+			}},
+			metricdata.Metrics{Name: "app.temperature.delta", Data: metricdata.ExponentialHistogram[int64]{
+				Temporality: metricdata.DeltaTemporality,
+				DataPoints: []metricdata.ExponentialHistogramDataPoint[int64]{{
+					StartTime: t0, Time: t1, Count: 4, Sum: -3, Scale: 0,
+					NegativeBucket: metricdata.ExponentialBucket{Offset: 1, Counts: []uint64{2, 1}},
+					PositiveBucket: metricdata.ExponentialBucket{Offset: 1, Counts: []uint64{1}},
+					Min: metricdata.NewExtrema[int64](-7), Max: metricdata.NewExtrema[int64](3),
+				}},
+			}},
+		))},
+		{name: "summary", rm: rmOf(scope("s",
+			metricdata.Metrics{Name: "legacy.latency", Data: metricdata.Summary{DataPoints: []metricdata.SummaryDataPoint{{
+				Attributes: attrs("op", "read"), StartTime: t0, Time: t1, Count: 100, Sum: 12.5,
+				QuantileValues: []metricdata.QuantileValue{{Quantile: 0, Value: 0.01}, {Quantile: 0.5, Value: 0.1}, {Quantile: 0.999, Value: 0.9}, {Quantile: 1, Value: 1.2}},
+			}}}},
+		))},
+		{name: "collision_scalar_and_object", rm: rmOf(scope("s",
+			gaugeI("a.b", ptI(1, none)),
+			gaugeI("a.b.c", ptI(2, none)),
+			gaugeI("app.requests", ptI(10, none), ptI(4, attrs("route", "home"))),
+		))},
+		{name: "collision_attributes_sanitize_alike", rm: rmOf(scope("s",
+			gaugeI("app.hits", ptI(1, attrs("path", "/a b")), ptI(2, attrs("path", "/a:b")), ptI(3, attrs("path", "_a_b"))),
+		))},
+		{name: "collision_two_scopes", rm: rmOf(
+			scope("lib/two", gaugeI("shared.metric", ptI(2, none))),
+			scope("lib/one", gaugeI("shared.metric", ptI(1, none))),
+		)},
+		{name: "hostile_names", rm: rmOf(scope("s",
+			gaugeI("has space.and:colon/slash", ptI(1, none)),
+			gaugeI("ユニコード.métrique", ptI(2, none)),
+			gaugeI(".leading..doubled.trailing.", ptI(3, none)),
+			gaugeI("...", ptI(4, none)),
+			gaugeI("", ptI(5, none)),
+			gaugeI(long, ptI(6, none)),
+			gaugeI("attr.values", ptI(7, attrs("host", "db.example.com")), ptI(8, attrs("empty", "")),
+				ptI(9, attribute.NewSet(attribute.Int("code", -200), attribute.Float64("ratio", 0.5), attribute.Bool("ok", true)))),
+			gaugeF("invalid\xffutf8", ptF(10, none)),
+		))},
+		{name: "nonfinite", rm: rmOf(scope("s",
+			gaugeF("v", ptF(math.NaN(), attrs("k", "nan")), ptF(math.Inf(1), attrs("k", "pinf")), ptF(math.Inf(-1), attrs("k", "ninf")), ptF(1.5, attrs("k", "ok"))),
+			histF("h", metricdata.DeltaTemporality, metricdata.HistogramDataPoint[float64]{
+				StartTime: t0, Time: t1, Count: 2, Sum: math.NaN(), Bounds: []float64{1}, BucketCounts: []uint64{1, 1},
+				Min: metricdata.NewExtrema(0.5), Max: metricdata.NewExtrema(math.Inf(1)),
+			}),
+		))},
+		{name: "numbers", rm: rmOf(scope("s",
+			gaugeF("f", ptF(1e21, attrs("k", "big")), ptF(1e-7, attrs("k", "tiny")), ptF(-0.1, attrs("k", "neg")), ptF(3, attrs("k", "integral"))),
+			gaugeI("i", ptI(math.MaxInt64, attrs("k", "max")), ptI(math.MinInt64, attrs("k", "min"))),
+		))},
+		{name: "empty", rm: rmOf()},
+		{name: "max_series", rm: rmOf(scope("s",
+			gaugeI("a", ptI(1, attrs("k", "1")), ptI(2, attrs("k", "2")), ptI(3, attrs("k", "3"))),
+		)), opts: []Option{WithMaxSeries(2)}},
+	}
+}
+
+// TestGolden renders each case and compares it with testdata/<case>.json, and
+// the lines mackerel-plugin-json prints of it with testdata/<case>.plugin.txt.
+// Run with -update to rewrite them after an intended change.
+func TestGolden(t *testing.T) {
+	for _, tc := range goldenCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			exp, err := New(tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := exp.Export(context.Background(), tc.rm); err != nil {
+				t.Fatal(err)
+			}
+			body, _ := exp.Document()
+			flat, err := pluginFlatten("app", body)
+			if err != nil {
+				t.Fatalf("mackerel-plugin-json would not read it right: %v\n%s", err, body)
+			}
+			compareGolden(t, tc.name+".json", append(body, '\n'))
+			compareGolden(t, tc.name+".plugin.txt", []byte(pluginLines(flat)))
+		})
+	}
+}
+
+func compareGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s differs from the golden file:\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+// Every series of every golden case reaches mackerel-plugin-json, under a
+// valid name, with its own value, and the shape is the contract's.
+func TestGoldenCasesReachThePlugin(t *testing.T) {
+	for _, tc := range goldenCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			exp, _ := New(tc.opts...)
+			if err := exp.Export(context.Background(), tc.rm); err != nil {
+				t.Fatal(err)
+			}
+			body, _ := exp.Document()
+			leaves, err := checkShape(body)
+			if err != nil {
+				t.Fatalf("shape: %v\n%s", err, body)
+			}
+			flat, err := pluginFlatten("app", body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(flat) != leaves || int64(leaves) != exp.stats.series.Load() {
+				t.Fatalf("plugin saw %d metrics, document has %d leaves, exporter counted %d", len(flat), leaves, exp.stats.series.Load())
+			}
+			b := exp.b
+			for i := range b.leaves {
+				name := "app." + strings.ReplaceAll(string(b.key(i)), "\x00", ".")
+				got, ok := flat[name]
+				if !ok {
+					t.Errorf("leaf %s did not reach the plugin", name)
+					continue
+				}
+				want := leafFloat(b.leaves[i])
+				if got != want {
+					t.Errorf("%s = %v at the plugin, want %v", name, got, want)
+				}
+			}
+			for name := range flat {
+				if !mackerelName.MatchString(name) {
+					t.Errorf("invalid Mackerel name %q", name)
+				}
+			}
+		})
+	}
+}
+
+func leafFloat(l leaf) float64 {
+	switch l.kind {
+	case kindInt:
+		return float64(int64(l.bits))
+	case kindUint:
+		return float64(l.bits)
+	}
+	return math.Float64frombits(l.bits)
+}
+
+// The counts the golden cases promise are the exporter's own numbers.
+func TestGoldenCounters(t *testing.T) {
+	cases := map[string]struct {
+		collisions int64
+		dropped    [numDropReasons]int64
+	}{
+		"collision_scalar_and_object":         {collisions: 2},
+		"collision_attributes_sanitize_alike": {collisions: 2},
+		"collision_two_scopes":                {collisions: 1},
+		"nonfinite":                           {dropped: [numDropReasons]int64{dropNonFinite: 6}},
+		"max_series":                          {dropped: [numDropReasons]int64{dropLimit: 1}},
+		"gauge":                               {},
+	}
+	for _, tc := range goldenCases() {
+		want, ok := cases[tc.name]
+		if !ok {
+			continue
+		}
+		exp, _ := New(tc.opts...)
+		if err := exp.Export(context.Background(), tc.rm); err != nil {
+			t.Fatal(err)
+		}
+		if got := exp.stats.collisions.Load(); got != want.collisions {
+			t.Errorf("%s: collisions = %d, want %d", tc.name, got, want.collisions)
+		}
+		for i := range want.dropped {
+			if got := exp.stats.dropped[i].Load(); got != want.dropped[i] {
+				t.Errorf("%s: dropped[%s] = %d, want %d", tc.name, dropReasonNames[i], got, want.dropped[i])
+			}
+		}
+	}
+}
+
+// The SDK hands scopes and metrics over in no fixed order; the bytes must not
+// depend on it.
+func TestDeterministicAcrossInputOrder(t *testing.T) {
+	for _, tc := range goldenCases() {
+		a, _ := New(tc.opts...)
+		b, _ := New(tc.opts...)
+		if err := a.Export(context.Background(), tc.rm); err != nil {
+			t.Fatal(err)
+		}
+		rev := &metricdata.ResourceMetrics{}
+		for i := len(tc.rm.ScopeMetrics) - 1; i >= 0; i-- {
+			sm := tc.rm.ScopeMetrics[i]
+			ms := make([]metricdata.Metrics, len(sm.Metrics))
+			for j := range sm.Metrics {
+				ms[len(ms)-1-j] = reversePoints(sm.Metrics[j])
+			}
+			rev.ScopeMetrics = append(rev.ScopeMetrics, metricdata.ScopeMetrics{Scope: sm.Scope, Metrics: ms})
+		}
+		if err := b.Export(context.Background(), rev); err != nil {
+			t.Fatal(err)
+		}
+		da, _ := a.Document()
+		db, _ := b.Document()
+		if string(da) != string(db) {
+			t.Errorf("%s: output depends on input order:\n%s\n%s", tc.name, da, db)
+		}
+	}
+}
+
+func reversePoints(m metricdata.Metrics) metricdata.Metrics {
+	if g, ok := m.Data.(metricdata.Gauge[int64]); ok {
+		pts := make([]metricdata.DataPoint[int64], len(g.DataPoints))
+		for i, p := range g.DataPoints {
+			pts[len(pts)-1-i] = p
+		}
+		m.Data = metricdata.Gauge[int64]{DataPoints: pts}
+	}
+	return m
+}
+
+var _ = instrumentation.Scope{}

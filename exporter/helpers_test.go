@@ -1,0 +1,202 @@
+package exporter
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+)
+
+var (
+	t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	t1 = t0.Add(time.Minute)
+)
+
+// mackerelName is the rule mackerel-agent applies to a plugin metric name.
+var mackerelName = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+
+func attrs(kv ...string) attribute.Set {
+	var s []attribute.KeyValue
+	for i := 0; i+1 < len(kv); i += 2 {
+		s = append(s, attribute.String(kv[i], kv[i+1]))
+	}
+	return attribute.NewSet(s...)
+}
+
+func scope(name string, ms ...metricdata.Metrics) metricdata.ScopeMetrics {
+	return metricdata.ScopeMetrics{Scope: instrumentation.Scope{Name: name}, Metrics: ms}
+}
+
+func rmOf(sms ...metricdata.ScopeMetrics) *metricdata.ResourceMetrics {
+	return &metricdata.ResourceMetrics{ScopeMetrics: sms}
+}
+
+func gaugeF(name string, pts ...metricdata.DataPoint[float64]) metricdata.Metrics {
+	return metricdata.Metrics{Name: name, Data: metricdata.Gauge[float64]{DataPoints: pts}}
+}
+
+func gaugeI(name string, pts ...metricdata.DataPoint[int64]) metricdata.Metrics {
+	return metricdata.Metrics{Name: name, Data: metricdata.Gauge[int64]{DataPoints: pts}}
+}
+
+func ptF(v float64, a attribute.Set) metricdata.DataPoint[float64] {
+	return metricdata.DataPoint[float64]{Attributes: a, StartTime: t0, Time: t1, Value: v}
+}
+
+func ptI(v int64, a attribute.Set) metricdata.DataPoint[int64] {
+	return metricdata.DataPoint[int64]{Attributes: a, StartTime: t0, Time: t1, Value: v}
+}
+
+// pluginFlatten reads body exactly as mackerel-plugin-json does: decoded by
+// encoding/json into any, objects walked with keys joined by '.', an array's
+// elements named 0, 1, … in place of the array's own key, numbers kept,
+// strings, booleans and nulls dropped silently. It returns as errors what the
+// plugin would panic on, and what it would drop (the contract forbids both).
+func pluginFlatten(prefix string, body []byte) (map[string]float64, error) {
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	out := map[string]float64{}
+	var problems []string
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, c := range x {
+				walk(path+"."+k, c)
+			}
+		case []any:
+			problems = append(problems, "array at "+path)
+			for i, c := range x {
+				if c == nil {
+					problems = append(problems, "null in array at "+path+" (the plugin panics)")
+				}
+				walk(path+"."+strconv.Itoa(i), c)
+			}
+		case float64:
+			if _, dup := out[path]; dup {
+				problems = append(problems, "two values on "+path)
+			}
+			out[path] = x
+		default:
+			problems = append(problems, fmt.Sprintf("%T at %s is dropped by the plugin", v, path))
+		}
+	}
+	if v == nil {
+		return nil, fmt.Errorf("top-level null (the plugin panics)")
+	}
+	walk(prefix, v)
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return out, fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return out, nil
+}
+
+// pluginLines renders flattened metrics as the plugin prints them
+// (name\tvalue\tepoch with %f), sorted, at a fixed epoch.
+func pluginLines(m map[string]float64) string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "%s\t%f\t%d\n", n, m[n], t1.Unix())
+	}
+	return b.String()
+}
+
+// checkShape walks body with a token decoder and checks the contract's shape:
+// objects and finite numbers only, keys valid, unique and sorted. It returns
+// the number of leaves.
+func checkShape(body []byte) (int, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	leaves := 0
+	var object func(path string) error
+	object = func(path string) error {
+		last := ""
+		for first := true; dec.More(); first = false {
+			tok, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			key := tok.(string)
+			if !mackerelName.MatchString(key) || strings.Contains(key, ".") {
+				return fmt.Errorf("%s: invalid key %q", path, key)
+			}
+			if !first && key <= last {
+				return fmt.Errorf("%s: key %q after %q: not sorted and unique", path, key, last)
+			}
+			last = key
+			tok, err = dec.Token()
+			if err != nil {
+				return err
+			}
+			switch v := tok.(type) {
+			case json.Delim:
+				if v != '{' {
+					return fmt.Errorf("%s.%s: %v is not an object", path, key, v)
+				}
+				if err := object(path + "." + key); err != nil {
+					return err
+				}
+				if _, err := dec.Token(); err != nil { // '}'
+					return err
+				}
+			case json.Number:
+				f, err := v.Float64()
+				if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+					return fmt.Errorf("%s.%s: %v is not a finite number", path, key, v)
+				}
+				leaves++
+			default:
+				return fmt.Errorf("%s.%s: %T is not a number or object", path, key, tok)
+			}
+		}
+		return nil
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return 0, err
+	}
+	if tok != json.Delim('{') {
+		return 0, fmt.Errorf("document is not an object")
+	}
+	if err := object(""); err != nil {
+		return 0, err
+	}
+	if _, err := dec.Token(); err != nil {
+		return 0, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return 0, fmt.Errorf("trailing data after the document")
+	}
+	return leaves, nil
+}
+
+func gunzip(t interface{ Fatal(...any) }, gz []byte) []byte {
+	r, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
