@@ -14,7 +14,7 @@ type Option interface {
 }
 
 type options struct {
-	logger   *slog.Logger
+	logger    *slog.Logger
 	interval  time.Duration
 	producers []sdkmetric.Producer
 	err       error
