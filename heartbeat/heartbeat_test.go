@@ -1,0 +1,863 @@
+package heartbeat
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func mustNew(t testing.TB, clock *fakeClock, opts ...Option) *Handler {
+	t.Helper()
+	now := time.Now
+	if clock != nil {
+		now = clock.now
+	}
+	h, err := newHandler(now, opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return h
+}
+
+// do serves one request; header holds name, value pairs.
+func do(h http.Handler, method, target string, header ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, target, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		r.Header.Add(header[i], header[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func gzipBytes(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func gunzip(t testing.TB, b []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("gunzip: %v", err)
+	}
+	out, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("gunzip: %v", err)
+	}
+	return out
+}
+
+// countingVital counts its calls and returns err after delay (or when ctx
+// ends, whichever is first).
+type countingVital struct {
+	name  string
+	delay time.Duration
+	err   error
+	calls atomic.Int64
+}
+
+func (v *countingVital) Name() string { return v.name }
+
+func (v *countingVital) Check(ctx context.Context) error {
+	v.calls.Add(1)
+	if v.delay > 0 {
+		t := time.NewTimer(v.delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return v.err
+}
+
+const (
+	textPlain    = "text/plain; charset=utf-8"
+	ctHealthJSON = "application/health+json"
+	appJSON      = "application/json"
+)
+
+// TestServeHTTPTable is the contract: every path × method × outcome.
+func TestServeHTTPTable(t *testing.T) {
+	doc := []byte(`{"go":{"goroutine":{"count":7}}}`)
+	gz := gzipBytes(t, doc)
+	src := &docSource{}
+	src.set(doc, gz)
+	plainOnly := &docSource{}
+	plainOnly.set(doc, nil)
+
+	clock := newFakeClock()
+	pass := func() Vital { return VitalFunc("db", func(context.Context) error { return nil }) }
+	failing := VitalFunc("db", func(context.Context) error { return errors.New("connection refused") })
+	drained := mustNew(t, clock, WithVitals(pass()), WithStats(src))
+	drained.Drain()
+	handlers := map[string]*Handler{
+		"pass":      mustNew(t, clock, WithVitals(pass()), WithStats(src)),
+		"fail":      mustNew(t, clock, WithVitals(failing), WithStats(src)),
+		"details":   mustNew(t, clock, WithVitals(failing), WithDetails(true)),
+		"drained":   drained,
+		"novitals":  mustNew(t, clock),
+		"nosource":  mustNew(t, clock),
+		"nodoc":     mustNew(t, clock, WithStats(&docSource{})),
+		"plainonly": mustNew(t, clock, WithStats(plainOnly)),
+		"token":     mustNew(t, clock, WithStats(src), WithStatsBearerToken("s3cret")),
+		"guard": mustNew(t, clock, WithStats(src), WithStatsGuard(func(r *http.Request) bool {
+			return r.Header.Get("X-Ops") == "yes"
+		})),
+		"both": mustNew(t, clock, WithStats(src), WithStatsBearerToken("s3cret"),
+			WithStatsGuard(func(r *http.Request) bool { return r.Header.Get("X-Ops") == "yes" })),
+	}
+
+	type row struct {
+		handler  string
+		target   string
+		header   []string
+		code     int
+		ctype    string
+		cache    string
+		body     string            // exact, when contains is empty
+		contains []string          // substrings of the body instead
+		headers  map[string]string // "" means must be absent
+	}
+	notFound := func(handler, target string) row {
+		return row{handler: handler, target: target, code: 404, ctype: textPlain, cache: "no-store", body: string(bodyNotFound.b)}
+	}
+	statsOK := map[string]string{"Vary": "Accept-Encoding", "Content-Encoding": ""}
+	statsGz := map[string]string{"Vary": "Accept-Encoding", "Content-Encoding": "gzip"}
+	rows := []row{
+		// readiness
+		{handler: "pass", target: "/heartbeat", code: 200, ctype: textPlain, cache: "no-cache", body: "heartbeat:ok"},
+		{handler: "fail", target: "/heartbeat", code: 503, ctype: textPlain, cache: "no-cache", body: "heartbeat:NG"},
+		{handler: "drained", target: "/heartbeat", code: 503, ctype: textPlain, cache: "no-cache", body: "heartbeat:NG"},
+		{handler: "novitals", target: "/heartbeat", code: 200, ctype: textPlain, cache: "no-cache", body: "heartbeat:ok"},
+		{handler: "pass", target: "/heartbeat?verbose", code: 200, ctype: ctHealthJSON, cache: "no-cache",
+			contains: []string{`"status": "pass"`, `"db": [`, `"observedUnit": "s"`}},
+		{handler: "pass", target: "/heartbeat?x=1&verbose=true", code: 200, ctype: ctHealthJSON, cache: "no-cache",
+			contains: []string{`"status": "pass"`}},
+		{handler: "pass", target: "/heartbeat?verbose=0", code: 200, ctype: textPlain, cache: "no-cache", body: "heartbeat:ok"},
+		{handler: "pass", target: "/heartbeat?verbose=false", code: 200, ctype: textPlain, cache: "no-cache", body: "heartbeat:ok"},
+		{handler: "pass", target: "/heartbeat", header: []string{"Accept", "text/html, Application/Health+JSON;q=0.9"},
+			code: 200, ctype: ctHealthJSON, cache: "no-cache", contains: []string{`"status": "pass"`}},
+		{handler: "pass", target: "/heartbeat", header: []string{"Accept", "application/health+json;q=0"},
+			code: 200, ctype: textPlain, cache: "no-cache", body: "heartbeat:ok"},
+		{handler: "pass", target: "/heartbeat", header: []string{"Accept", "*/*"},
+			code: 200, ctype: textPlain, cache: "no-cache", body: "heartbeat:ok"},
+		{handler: "fail", target: "/heartbeat?verbose", code: 503, ctype: ctHealthJSON, cache: "no-cache",
+			contains: []string{`"status": "fail"`}},
+		{handler: "details", target: "/heartbeat?verbose", code: 503, ctype: ctHealthJSON, cache: "no-cache",
+			contains: []string{`"output": "connection refused"`}},
+		{handler: "drained", target: "/heartbeat?verbose", code: 503, ctype: ctHealthJSON, cache: "no-cache",
+			body: string(bodyDrainedJSON.b)},
+		// liveness: never drained, never failing
+		{handler: "pass", target: "/livez", code: 200, ctype: textPlain, cache: "no-cache", body: "livez:ok"},
+		{handler: "fail", target: "/livez", code: 200, ctype: textPlain, cache: "no-cache", body: "livez:ok"},
+		{handler: "drained", target: "/livez", code: 200, ctype: textPlain, cache: "no-cache", body: "livez:ok"},
+		{handler: "drained", target: "/livez?verbose", code: 200, ctype: ctHealthJSON, cache: "no-cache", body: string(bodyLivezJSON.b)},
+		// stats
+		{handler: "pass", target: "/stats", code: 200, ctype: appJSON, cache: "no-store", body: string(doc), headers: statsOK},
+		{handler: "drained", target: "/stats", code: 200, ctype: appJSON, cache: "no-store", body: string(doc), headers: statsOK},
+		{handler: "pass", target: "/stats", header: []string{"Accept-Encoding", "gzip"},
+			code: 200, ctype: appJSON, cache: "no-store", body: string(gz), headers: statsGz},
+		{handler: "pass", target: "/stats", header: []string{"Accept-Encoding", "br, GZIP;q=0.5"},
+			code: 200, ctype: appJSON, cache: "no-store", body: string(gz), headers: statsGz},
+		{handler: "pass", target: "/stats", header: []string{"Accept-Encoding", "gzip;q=0"},
+			code: 200, ctype: appJSON, cache: "no-store", body: string(doc), headers: statsOK},
+		{handler: "pass", target: "/stats", header: []string{"Accept-Encoding", "*"},
+			code: 200, ctype: appJSON, cache: "no-store", body: string(gz), headers: statsGz},
+		{handler: "pass", target: "/stats", header: []string{"Accept-Encoding", "identity"},
+			code: 200, ctype: appJSON, cache: "no-store", body: string(doc), headers: statsOK},
+		{handler: "plainonly", target: "/stats", header: []string{"Accept-Encoding", "gzip"},
+			code: 200, ctype: appJSON, cache: "no-store", body: string(doc), headers: statsOK},
+		{handler: "nodoc", target: "/stats", code: 503, ctype: textPlain, cache: "no-store", body: string(bodyNoDocument.b)},
+		notFound("nosource", "/stats"),
+		{handler: "nosource", target: "/heartbeat", code: 200, ctype: textPlain, cache: "no-cache", body: "heartbeat:ok"},
+		// guards on /stats alone
+		{handler: "token", target: "/stats", code: 401, ctype: textPlain, cache: "no-store", body: string(bodyUnauthorized.b),
+			headers: map[string]string{"Www-Authenticate": `Bearer realm="stats"`}},
+		{handler: "token", target: "/stats", header: []string{"Authorization", "Bearer wrong"},
+			code: 401, ctype: textPlain, cache: "no-store", body: string(bodyUnauthorized.b)},
+		{handler: "token", target: "/stats", header: []string{"Authorization", "Bearer s3cret0"},
+			code: 401, ctype: textPlain, cache: "no-store", body: string(bodyUnauthorized.b)},
+		{handler: "token", target: "/stats", header: []string{"Authorization", "Basic s3cret"},
+			code: 401, ctype: textPlain, cache: "no-store", body: string(bodyUnauthorized.b)},
+		{handler: "token", target: "/stats", header: []string{"Authorization", "Bearer "},
+			code: 401, ctype: textPlain, cache: "no-store", body: string(bodyUnauthorized.b)},
+		{handler: "token", target: "/stats", header: []string{"Authorization", "bearer s3cret"},
+			code: 200, ctype: appJSON, cache: "no-store", body: string(doc), headers: statsOK},
+		{handler: "token", target: "/heartbeat", code: 200, ctype: textPlain, cache: "no-cache", body: "heartbeat:ok"},
+		{handler: "token", target: "/livez", code: 200, ctype: textPlain, cache: "no-cache", body: "livez:ok"},
+		{handler: "guard", target: "/stats", code: 403, ctype: textPlain, cache: "no-store", body: string(bodyForbidden.b)},
+		{handler: "guard", target: "/stats", header: []string{"X-Ops", "yes"},
+			code: 200, ctype: appJSON, cache: "no-store", body: string(doc), headers: statsOK},
+		{handler: "guard", target: "/heartbeat", code: 200, ctype: textPlain, cache: "no-cache", body: "heartbeat:ok"},
+		{handler: "both", target: "/stats", header: []string{"X-Ops", "yes"},
+			code: 401, ctype: textPlain, cache: "no-store", body: string(bodyUnauthorized.b)},
+		{handler: "both", target: "/stats", header: []string{"Authorization", "Bearer s3cret"},
+			code: 403, ctype: textPlain, cache: "no-store", body: string(bodyForbidden.b)},
+		{handler: "both", target: "/stats", header: []string{"Authorization", "Bearer s3cret", "X-Ops", "yes"},
+			code: 200, ctype: appJSON, cache: "no-store", body: string(doc), headers: statsOK},
+		// elsewhere
+		notFound("pass", "/"),
+		notFound("pass", "/nope"),
+		notFound("pass", "/heartbeat/"),
+		notFound("pass", "/ops/heartbeat"),
+		notFound("pass", "/HEARTBEAT"),
+		notFound("pass", "/livez/x"),
+		notFound("pass", "/stats.json"),
+	}
+	methods := []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
+	for _, rw := range rows {
+		for _, method := range methods {
+			name := fmt.Sprintf("%s %s %s %v", rw.handler, method, rw.target, rw.header)
+			t.Run(name, func(t *testing.T) {
+				want := rw
+				wantAllow := ""
+				switch {
+				case method == "GET" || method == "HEAD":
+				case rw.code == 404:
+				default:
+					want = row{code: 405, ctype: textPlain, cache: "no-store", body: string(bodyNotAllowed.b)}
+					wantAllow = "GET, HEAD"
+				}
+				res := do(handlers[rw.handler], method, rw.target, rw.header...)
+				if res.Code != want.code {
+					t.Fatalf("status = %d, want %d; body %q", res.Code, want.code, res.Body)
+				}
+				hdr := res.Header()
+				for name, value := range map[string]string{
+					"Content-Type":           want.ctype,
+					"Cache-Control":          want.cache,
+					"X-Content-Type-Options": "nosniff",
+					"Allow":                  wantAllow,
+				} {
+					if got := hdr.Get(name); got != value {
+						t.Errorf("%s = %q, want %q", name, got, value)
+					}
+				}
+				for name, value := range want.headers {
+					if got := hdr.Get(name); got != value {
+						t.Errorf("%s = %q, want %q", name, got, value)
+					}
+				}
+				// HEAD answers GET's headers, Content-Length included, with no body.
+				get := do(handlers[rw.handler], "GET", rw.target, rw.header...)
+				if method == "HEAD" || method == "GET" {
+					if got, want := hdr.Get("Content-Length"), strconv.Itoa(get.Body.Len()); got != want {
+						t.Errorf("Content-Length = %s, want %s", got, want)
+					}
+				}
+				if method == "HEAD" {
+					if res.Body.Len() != 0 {
+						t.Errorf("HEAD body = %q, want none", res.Body)
+					}
+					return
+				}
+				got := res.Body.String()
+				if len(want.contains) == 0 && got != want.body {
+					t.Errorf("body = %q, want %q", got, want.body)
+				}
+				for _, s := range want.contains {
+					if !strings.Contains(got, s) {
+						t.Errorf("body %q does not contain %q", got, s)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestVerboseGolden pins the health JSON byte for byte. The fixed clock
+// makes times and durations reproducible. Regenerate with -update.
+func TestVerboseGolden(t *testing.T) {
+	failing := []Option{
+		WithTimeout(50 * time.Millisecond),
+		WithVitals(
+			VitalFunc("cache", func(context.Context) error { return nil }),
+			VitalFunc("db", func(context.Context) error {
+				return errors.New(`dial tcp 127.0.0.1:5432: connect: connection refused "quoted" <tag>`)
+			}),
+			VitalFunc("queue", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }),
+			VitalFunc("worker", func(context.Context) error { panic("boom") }),
+		),
+	}
+	for _, tc := range []struct {
+		name  string
+		opts  []Option
+		drain bool
+		code  int
+	}{
+		{name: "pass", code: 200, opts: []Option{WithVitals(
+			VitalFunc("db", func(context.Context) error { return nil }),
+			VitalFunc("cache", func(context.Context) error { return nil }),
+		)}},
+		{name: "novitals", code: 200},
+		{name: "fail", code: 503, opts: failing},
+		{name: "fail_details", code: 503, opts: append([]Option{WithDetails(true)}, failing...)},
+		{name: "drained", code: 503, drain: true, opts: []Option{WithVitals(
+			VitalFunc("db", func(context.Context) error { return nil }))}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := mustNew(t, newFakeClock(), tc.opts...)
+			if tc.drain {
+				h.Drain()
+			}
+			res := do(h, "GET", "/heartbeat?verbose")
+			if res.Code != tc.code {
+				t.Errorf("status = %d, want %d", res.Code, tc.code)
+			}
+			golden(t, filepath.Join("testdata", "heartbeat_"+tc.name+".golden"), res.Body.Bytes())
+		})
+	}
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (run with -update to accept):\n got: %s\nwant: %s", path, got, want)
+	}
+}
+
+// TestHungVital: a vital that hangs costs a request its timeout and no more,
+// and leaves no goroutine behind.
+func TestHungVital(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	// Generous for a shared machine, yet inside a Kubernetes probe's 1 s.
+	const margin = 900 * time.Millisecond
+	hung := &countingVital{name: "hung", delay: time.Hour}
+	h := mustNew(t, nil, WithTimeout(timeout), WithCacheTTL(0),
+		WithVitals(hung, VitalFunc("ok", func(context.Context) error { return nil })))
+
+	// Several probes at once: all share the one run, none waits past it.
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			start := time.Now()
+			res := do(h, "GET", "/heartbeat")
+			elapsed := time.Since(start)
+			if res.Code != 503 || res.Body.String() != "heartbeat:NG" {
+				t.Errorf("got %d %q, want 503 heartbeat:NG", res.Code, res.Body)
+			}
+			if elapsed > timeout+margin {
+				t.Errorf("answered after %v, want within %v", elapsed, timeout+margin)
+			}
+		})
+	}
+	wg.Wait()
+	if n := hung.calls.Load(); n != 1 {
+		t.Errorf("hung vital called %d times, want 1", n)
+	}
+	rep := h.checker.last.Load()
+	if !errors.Is(rep.results[0].err, ErrTimeout) {
+		t.Errorf("err = %v, want ErrTimeout", rep.results[0].err)
+	}
+	goleak.VerifyNone(t)
+}
+
+// TestVitalIgnoringContext: even a Check that ignores ctx cannot pin a
+// request past its timeout; only its own goroutine waits, as documented.
+func TestVitalIgnoringContext(t *testing.T) {
+	release := make(chan struct{})
+	stuck := VitalFunc("stuck", func(context.Context) error { <-release; return nil })
+	h := mustNew(t, nil, WithTimeout(50*time.Millisecond), WithVitals(stuck))
+	answered := make(chan int)
+	go func() { answered <- do(h, "GET", "/heartbeat").Code }()
+	select {
+	case code := <-answered:
+		if code != 503 {
+			t.Errorf("status = %d, want 503", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("no answer within 10s while the check is stuck")
+		close(release)
+		<-answered
+		return
+	}
+	close(release)
+	goleak.VerifyNone(t)
+}
+
+// TestPanickingVital: a panic is the vital's failure; the process lives and
+// the next run recovers.
+func TestPanickingVital(t *testing.T) {
+	clock := newFakeClock()
+	var panics atomic.Bool
+	panics.Store(true)
+	h := mustNew(t, clock, WithDetails(true), WithVitals(
+		VitalFunc("flaky", func(context.Context) error {
+			if panics.Load() {
+				panic(fmt.Errorf("boom"))
+			}
+			return nil
+		}),
+		VitalFunc("exits", func(context.Context) error {
+			if panics.Load() {
+				runtime.Goexit()
+			}
+			return nil
+		}),
+		VitalFunc("nilpanic", func(context.Context) error {
+			if panics.Load() {
+				panic(nil)
+			}
+			return nil
+		}),
+	))
+	res := do(h, "GET", "/heartbeat?verbose")
+	if res.Code != 503 {
+		t.Fatalf("status = %d, want 503", res.Code)
+	}
+	if !strings.Contains(res.Body.String(), "heartbeat: vital panicked: boom") {
+		t.Errorf("body %s lacks the panic", res.Body)
+	}
+	for i, r := range h.checker.last.Load().results {
+		if !errors.Is(r.err, ErrPanic) {
+			t.Errorf("%s: err = %v, want ErrPanic", h.checker.entries[i].name, r.err)
+		}
+	}
+	panics.Store(false)
+	clock.advance(DefaultCacheTTL)
+	if res := do(h, "GET", "/heartbeat"); res.Code != 200 {
+		t.Errorf("after recovery: status = %d, want 200", res.Code)
+	}
+}
+
+// TestProbeStorm: 1000 concurrent requests against a slow vital run it
+// once per TTL.
+func TestProbeStorm(t *testing.T) {
+	const ttl = time.Minute
+	clock := newFakeClock()
+	slow := &countingVital{name: "slow", delay: 200 * time.Millisecond}
+	h := mustNew(t, clock, WithVitals(slow), WithTimeout(10*time.Second), WithCacheTTL(ttl))
+
+	storm := func() {
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 1000 {
+			wg.Go(func() {
+				<-start
+				if res := do(h, "GET", "/heartbeat"); res.Code != 200 {
+					t.Errorf("status = %d, want 200", res.Code)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+	}
+	storm()
+	if n := slow.calls.Load(); n != 1 {
+		t.Fatalf("first TTL: vital ran %d times, want 1", n)
+	}
+	clock.advance(ttl - time.Nanosecond)
+	storm()
+	if n := slow.calls.Load(); n != 1 {
+		t.Fatalf("still inside the TTL: vital ran %d times, want 1", n)
+	}
+	clock.advance(time.Nanosecond)
+	storm()
+	if n := slow.calls.Load(); n != 2 {
+		t.Fatalf("second TTL: vital ran %d times, want 2", n)
+	}
+}
+
+// TestCacheTTLZero: no cache, yet concurrent callers still share a run.
+func TestCacheTTLZero(t *testing.T) {
+	v := &countingVital{name: "v", delay: 100 * time.Millisecond}
+	h := mustNew(t, newFakeClock(), WithVitals(v), WithCacheTTL(0))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 50 {
+		wg.Go(func() { <-start; do(h, "GET", "/heartbeat") })
+	}
+	close(start)
+	wg.Wait()
+	first := v.calls.Load()
+	if first < 1 || first > 50 {
+		t.Fatalf("calls = %d", first)
+	}
+	do(h, "GET", "/heartbeat")
+	if got := v.calls.Load(); got != first+1 {
+		t.Errorf("sequential request after a run: calls = %d, want %d", got, first+1)
+	}
+}
+
+// TestClientGoneStopsWaiting: a probe whose client gives up stops waiting;
+// the run finishes for the others.
+func TestClientGoneStopsWaiting(t *testing.T) {
+	v := &countingVital{name: "slow", delay: 300 * time.Millisecond}
+	h := mustNew(t, newFakeClock(), WithVitals(v), WithTimeout(10*time.Second))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := httptest.NewRequest("GET", "/heartbeat", nil).WithContext(ctx)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 503 {
+		t.Errorf("status = %d, want 503", w.Code)
+	}
+	if res := do(h, "GET", "/heartbeat"); res.Code != 200 {
+		t.Errorf("status = %d, want 200", res.Code)
+	}
+	if n := v.calls.Load(); n != 1 {
+		t.Errorf("calls = %d, want 1 (the abandoned run is shared)", n)
+	}
+}
+
+// TestDrain flips readiness and nothing else.
+func TestDrain(t *testing.T) {
+	clock := newFakeClock()
+	v := &countingVital{name: "db"}
+	doc := []byte(`{"a":1}`)
+	src := &docSource{}
+	src.set(doc, gzipBytes(t, doc))
+	h := mustNew(t, clock, WithVitals(v), WithStats(src))
+
+	type answer struct {
+		code int
+		body string
+	}
+	get := func(target string) answer {
+		res := do(h, "GET", target)
+		return answer{res.Code, res.Body.String()}
+	}
+	before := map[string]answer{}
+	for _, p := range []string{"/heartbeat", "/livez", "/livez?verbose", "/stats", "/nope"} {
+		before[p] = get(p)
+	}
+	if before["/heartbeat"] != (answer{200, "heartbeat:ok"}) {
+		t.Fatalf("before drain: %v", before["/heartbeat"])
+	}
+	calls := v.calls.Load()
+
+	h.Drain()
+	h.Drain() // idempotent
+	clock.advance(time.Hour)
+	if got := get("/heartbeat"); got != (answer{503, "heartbeat:NG"}) {
+		t.Errorf("drained /heartbeat = %v", got)
+	}
+	for p, want := range before {
+		if p == "/heartbeat" {
+			continue
+		}
+		if got := get(p); got != want {
+			t.Errorf("drained %s = %v, want %v as before", p, got, want)
+		}
+	}
+	if got := v.calls.Load(); got != calls {
+		t.Errorf("vital ran %d more times while drained, want 0", got-calls)
+	}
+}
+
+// TestBackground: the loop checks on its own; requests never start a run;
+// Close stops it and the Handler falls back to checking on demand.
+func TestBackground(t *testing.T) {
+	t.Run("refreshes", func(t *testing.T) {
+		v := &countingVital{name: "v"}
+		h := mustNew(t, nil, WithVitals(v), WithBackgroundInterval(10*time.Millisecond))
+		deadline := time.Now().Add(10 * time.Second)
+		for v.calls.Load() < 3 {
+			if time.Now().After(deadline) {
+				t.Fatalf("background ran %d times in 10s", v.calls.Load())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if res := do(h, "GET", "/heartbeat"); res.Code != 200 {
+			t.Errorf("status = %d", res.Code)
+		}
+		if err := h.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+		goleak.VerifyNone(t)
+	})
+	t.Run("requests never start a run", func(t *testing.T) {
+		clock := newFakeClock()
+		v := &countingVital{name: "v", delay: 50 * time.Millisecond}
+		h := mustNew(t, clock, WithVitals(v), WithBackgroundInterval(time.Hour))
+		// Before the first result, requests share the loop's first run.
+		if res := do(h, "GET", "/heartbeat"); res.Code != 200 {
+			t.Fatalf("status = %d", res.Code)
+		}
+		clock.advance(24 * time.Hour) // far beyond the TTL
+		for range 100 {
+			if res := do(h, "GET", "/heartbeat"); res.Code != 200 {
+				t.Fatalf("status = %d", res.Code)
+			}
+		}
+		if n := v.calls.Load(); n != 1 {
+			t.Fatalf("calls = %d, want 1", n)
+		}
+		if err := h.Close(); err != nil { // must not wait for the hour
+			t.Fatal(err)
+		}
+		do(h, "GET", "/heartbeat")
+		if n := v.calls.Load(); n != 2 {
+			t.Errorf("after Close, a stale report: calls = %d, want 2 (on demand)", n)
+		}
+	})
+}
+
+// TestMounting serves through real net/http on loopback, mounted the
+// documented ways.
+func TestMounting(t *testing.T) {
+	doc := []byte(`{"go":{"goroutine":{"count":7}}}`)
+	src := &docSource{}
+	src.set(doc, gzipBytes(t, doc))
+	h := mustNew(t, nil, WithStats(src))
+
+	for _, pattern := range []string{"/ops/", "GET /ops/"} {
+		t.Run(pattern, func(t *testing.T) {
+			mux := http.NewServeMux()
+			mux.Handle(pattern, http.StripPrefix("/ops", h))
+			srv := httptest.NewServer(mux)
+			defer srv.Close()
+			client := srv.Client()
+			for _, tc := range []struct {
+				method, path string
+				code         int
+			}{
+				{"GET", "/ops/heartbeat", 200},
+				{"HEAD", "/ops/heartbeat", 200},
+				{"GET", "/ops/livez", 200},
+				{"GET", "/ops/stats", 200},
+				{"POST", "/ops/heartbeat", 405},
+				{"GET", "/ops/nope", 404},
+				{"GET", "/heartbeat", 404},
+			} {
+				req, err := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != tc.code {
+					t.Errorf("%s %s = %d %q, want %d", tc.method, tc.path, res.StatusCode, body, tc.code)
+				}
+				if tc.code == 405 && res.Header.Get("Allow") == "" {
+					t.Errorf("%s %s: 405 without Allow", tc.method, tc.path)
+				}
+			}
+		})
+	}
+}
+
+// TestStatsGzipOverHTTP: Go's default transport (mackerel-plugin-json's)
+// asks for gzip and gets the source's gzipped bytes, transparently.
+func TestStatsGzipOverHTTP(t *testing.T) {
+	doc := bytes.Repeat([]byte(`{"a":1}`), 1) // small but valid
+	gz := gzipBytes(t, doc)
+	src := &docSource{}
+	src.set(doc, gz)
+	h := mustNew(t, nil, WithStats(src))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	res, err := srv.Client().Get(srv.URL + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !res.Uncompressed || !bytes.Equal(body, doc) {
+		t.Errorf("Uncompressed = %v, body %q; want transparent gzip of %q", res.Uncompressed, body, doc)
+	}
+
+	// Without transparent decompression the wire bytes are the source's own.
+	tr := &http.Transport{DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", srv.URL+"/stats", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	res, err = (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wire, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.Header.Get("Content-Encoding") != "gzip" || !bytes.Equal(wire, gz) {
+		t.Errorf("Content-Encoding %q, %d bytes; want gzip, the source's %d bytes",
+			res.Header.Get("Content-Encoding"), len(wire), len(gz))
+	}
+	if !bytes.Equal(gunzip(t, wire), doc) {
+		t.Error("gzipped body does not decompress to the document")
+	}
+}
+
+// TestStatsDocumentChanges: a new document is served at once with its own
+// Content-Length.
+func TestStatsDocumentChanges(t *testing.T) {
+	src := &docSource{}
+	h := mustNew(t, nil, WithStats(src))
+	if res := do(h, "GET", "/stats"); res.Code != 503 {
+		t.Fatalf("no document: status %d, want 503", res.Code)
+	}
+	for _, doc := range []string{`{"a":1}`, `{"a":1,"b":22}`, `{"a":3}`} {
+		src.set([]byte(doc), gzipBytes(t, []byte(doc)))
+		for _, ae := range []string{"", "gzip"} {
+			res := do(h, "GET", "/stats", "Accept-Encoding", ae)
+			got := res.Body.Bytes()
+			if ae == "gzip" {
+				got = gunzip(t, got)
+			}
+			if res.Code != 200 || string(got) != doc {
+				t.Errorf("AE %q: %d %q, want 200 %q", ae, res.Code, got, doc)
+			}
+			if cl := res.Header().Get("Content-Length"); cl != strconv.Itoa(res.Body.Len()) {
+				t.Errorf("AE %q: Content-Length %s for %d bytes", ae, cl, res.Body.Len())
+			}
+		}
+	}
+}
+
+func TestOptionErrors(t *testing.T) {
+	ok := VitalFunc("ok", func(context.Context) error { return nil })
+	f := func(want string, opts ...Option) {
+		t.Helper()
+		h, err := New(opts...)
+		if err == nil {
+			h.Close()
+			t.Fatalf("New succeeded, want %q", want)
+		}
+		if err.Error() != want {
+			t.Errorf("err = %q, want %q", err, want)
+		}
+		if !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("err %v does not wrap ErrInvalidOption", err)
+		}
+	}
+	f("heartbeat: WithTimeout: must be > 0, got -1s", WithTimeout(-time.Second))
+	f("heartbeat: WithTimeout: must be > 0, got 0s", WithTimeout(0))
+	f("heartbeat: WithCacheTTL: must be >= 0, got -1ms", WithCacheTTL(-time.Millisecond))
+	f("heartbeat: WithBackgroundInterval: must be >= 0, got -1s", WithBackgroundInterval(-time.Second))
+	f("heartbeat: WithStats: source must not be nil", WithStats(nil))
+	f("heartbeat: WithStatsGuard: func must not be nil", WithStatsGuard(nil))
+	f("heartbeat: WithStatsBearerToken: token must not be empty", WithStatsBearerToken(""))
+	f("heartbeat: WithMeterProvider: MeterProvider must not be nil", WithMeterProvider(nil))
+	f("heartbeat: New: nil Option", nil)
+	f(`heartbeat: WithVitals: vital "ok": timeout must be > 0, got 0s`, WithVitals(VitalWithTimeout(ok, 0)))
+	f("heartbeat: WithTimeout: must be > 0, got -1s\nheartbeat: WithCacheTTL: must be >= 0, got -1s",
+		WithTimeout(-time.Second), WithCacheTTL(-time.Second))
+}
+
+func TestVitalPanicsAtSetUp(t *testing.T) {
+	ok := VitalFunc("ok", func(context.Context) error { return nil })
+	f := func(want string, fn func()) {
+		t.Helper()
+		defer func() {
+			t.Helper()
+			if p := recover(); fmt.Sprint(p) != want {
+				t.Errorf("panic %v, want %q", p, want)
+			}
+		}()
+		fn()
+	}
+	f(`heartbeat: WithVitals: duplicate vital name "ok"`, func() { WithVitals(ok, ok) })
+	f(`heartbeat: WithVitals: duplicate vital name "ok"`, func() { New(WithVitals(ok), WithVitals(ok)) })
+	f("heartbeat: WithVitals: vital 1 has an empty name", func() {
+		WithVitals(ok, VitalFunc("", func(context.Context) error { return nil }))
+	})
+	f("heartbeat: WithVitals: vital 0 is nil", func() { WithVitals(nil) })
+	f(`heartbeat: VitalFunc: nil check for vital "x"`, func() { VitalFunc("x", nil) })
+	f("heartbeat: VitalWithTimeout: nil vital", func() { VitalWithTimeout(nil, time.Second) })
+}
+
+// TestVitalWithTimeout: one vital's own timeout overrides the default.
+func TestVitalWithTimeout(t *testing.T) {
+	slow := &countingVital{name: "slow", delay: 200 * time.Millisecond}
+	h := mustNew(t, nil, WithTimeout(20*time.Millisecond),
+		WithVitals(VitalWithTimeout(slow, 10*time.Second)))
+	if res := do(h, "GET", "/heartbeat"); res.Code != 200 {
+		t.Errorf("status = %d, want 200: the vital's own 10s timeout applies", res.Code)
+	}
+}
+
+// TestNoAllocs: serving costs this package no allocation. Counted, not
+// timed; skipped under -race, which allocates on its own.
+func TestNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	doc := bytes.Repeat([]byte("x"), 1000)
+	src := &docSource{}
+	src.set(doc, gzipBytes(t, doc))
+	h := mustNew(t, nil, WithStats(src), WithStatsBearerToken("tok"),
+		WithVitals(VitalFunc("v", func(context.Context) error { return nil })), WithCacheTTL(time.Hour))
+	drained := mustNew(t, nil)
+	drained.Drain()
+	for _, tc := range []struct {
+		name   string
+		h      *Handler
+		method string
+		target string
+		header []string
+	}{
+		{"heartbeat", h, "GET", "/heartbeat", nil},
+		{"heartbeat verbose", h, "GET", "/heartbeat?verbose", nil},
+		{"heartbeat accept", h, "GET", "/heartbeat", []string{"Accept", "text/plain, application/health+json;q=0.5"}},
+		{"heartbeat HEAD", h, "HEAD", "/heartbeat", nil},
+		{"drained", drained, "GET", "/heartbeat?verbose", nil},
+		{"livez", h, "GET", "/livez", nil},
+		{"stats", h, "GET", "/stats", []string{"Authorization", "Bearer tok"}},
+		{"stats gzip", h, "GET", "/stats", []string{"Authorization", "Bearer tok", "Accept-Encoding", "deflate, gzip;q=0.8, *;q=0.1"}},
+		{"stats 401", h, "GET", "/stats", nil},
+		{"404", h, "GET", "/nope", nil},
+		{"405", h, "POST", "/heartbeat", nil},
+	} {
+		r := httptest.NewRequest(tc.method, tc.target, nil)
+		for i := 0; i+1 < len(tc.header); i += 2 {
+			r.Header.Add(tc.header[i], tc.header[i+1])
+		}
+		w := newDiscardWriter()
+		tc.h.ServeHTTP(w, r) // warm: first run, Content-Length cache
+		if allocs := testing.AllocsPerRun(100, func() {
+			w.reset()
+			tc.h.ServeHTTP(w, r)
+		}); allocs != 0 {
+			t.Errorf("%s: %v allocs per request, want 0", tc.name, allocs)
+		}
+	}
+}
