@@ -1,0 +1,158 @@
+package otelbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.opentelemetry.io/otel"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+
+	"github.com/komachi-go/komachi/heartbeat"
+	"github.com/komachi-go/komachi/otelbridge/govitals"
+	"github.com/komachi-go/komachi/otelbridge/internal/forward"
+)
+
+// Bridge is komachi running in a service: a MeterProvider with the Go
+// runtime, host and vital metrics, /stats and /heartbeat fed by it, and, when
+// the environment asks for it, the same metrics forwarded over OTLP.
+type Bridge struct {
+	stats    *Stats
+	provider *sdkmetric.MeterProvider
+	forward  *forward.Forwarder // nil when OTLP forwarding is off
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// Start builds and starts everything in one call:
+//
+//   - a MeterProvider whose resource comes from OTEL_SERVICE_NAME and
+//     OTEL_RESOURCE_ATTRIBUTES plus host, process and container detection;
+//   - the /stats exporter on a reader whose window is WithWindow,
+//     KOMACHI_STATS_WINDOW or 60 s;
+//   - the contrib runtime (with go.schedule.duration) and host
+//     instrumentations, and the Go vitals they lack (package govitals);
+//   - the heartbeat handler, serving /heartbeat, /livez and /stats;
+//   - OTLP forwarding when OTEL_EXPORTER_OTLP_ENDPOINT,
+//     OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or MACKEREL_APIKEY is set (see
+//     the package documentation).
+//
+// A bad option or environment variable makes it return an error naming it,
+// and nothing is left running. The caller must call Shutdown.
+func Start(ctx context.Context, opts ...Option) (*Bridge, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	fcfg, forwarding, err := forward.FromEnv(cfg.lookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("otelbridge: %w", err)
+	}
+	res, err := detectResource(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	stats, err := newStats(cfg)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bridge{stats: stats}
+	popts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(stats.reader)}
+	if forwarding {
+		// The forwarding reader gets its own producers: a producer's
+		// output belongs to one reader's collection.
+		b.forward, err = forward.New(ctx, fcfg, forward.WithLogger(cfg.logger),
+			forward.WithProducers(newRuntimeProducer(), govitals.NewProducer()))
+		if err != nil {
+			return nil, fmt.Errorf("otelbridge: %w", err)
+		}
+		popts = append(popts, sdkmetric.WithReader(b.forward.Reader()))
+	}
+	b.provider = sdkmetric.NewMeterProvider(append(popts, cfg.providerOpts...)...)
+	fail := func(err error) (*Bridge, error) {
+		_ = b.Shutdown(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	if err := stats.Start(ctx, b.provider); err != nil {
+		return fail(err)
+	}
+	if b.forward != nil {
+		reg, err := b.forward.RegisterMetrics(b.provider)
+		if err != nil {
+			return fail(fmt.Errorf("otelbridge: OTLP metrics: %w", err))
+		}
+		stats.regs = append(stats.regs, reg)
+		cfg.logger.Info("komachi: forwarding metrics over OTLP", "config", fcfg)
+	}
+	if cfg.global {
+		otel.SetMeterProvider(b.provider)
+	}
+	return b, nil
+}
+
+// detectResource checks OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME on
+// their own first, so a mistake there is an error naming them, then adds
+// what the host, process and container tell. Process command arguments and
+// the executable path are left out: they can hold secrets.
+func detectResource(ctx context.Context, cfg config) (*resource.Resource, error) {
+	fromEnv, err := resource.New(ctx, resource.WithFromEnv())
+	if err != nil {
+		return nil, fmt.Errorf("otelbridge: OTEL_RESOURCE_ATTRIBUTES or OTEL_SERVICE_NAME: %w", err)
+	}
+	detected, err := resource.New(ctx,
+		resource.WithTelemetrySDK(), resource.WithHost(), resource.WithContainer(),
+		resource.WithProcessPID(), resource.WithProcessExecutableName(), resource.WithProcessOwner(),
+		resource.WithProcessRuntimeName(), resource.WithProcessRuntimeVersion(), resource.WithProcessRuntimeDescription(),
+	)
+	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
+		cfg.logger.Warn("komachi: resource detection failed", "error", err)
+	}
+	res := resource.Default()
+	for _, r := range []*resource.Resource{detected, fromEnv, cfg.resource} {
+		if r == nil {
+			continue
+		}
+		merged, err := resource.Merge(res, r)
+		if err != nil {
+			// Only a schema URL conflict fails a merge: keep what was there.
+			cfg.logger.Warn("komachi: resource merge", "error", err)
+			continue
+		}
+		res = merged
+	}
+	return res, nil
+}
+
+// MeterProvider is the provider for the app's own instruments: what they
+// record reaches /stats and OTLP like the runtime metrics do.
+func (b *Bridge) MeterProvider() *sdkmetric.MeterProvider { return b.provider }
+
+// Handler answers /heartbeat, /livez and /stats relative to where it is
+// mounted: mux.Handle("/ops/", http.StripPrefix("/ops", b.Handler())).
+// Its Drain turns readiness off ahead of Shutdown.
+func (b *Bridge) Handler() *heartbeat.Handler { return b.stats.handler }
+
+// Forwarding reports whether metrics are also sent over OTLP.
+func (b *Bridge) Forwarding() bool { return b.forward != nil }
+
+// Shutdown drains readiness at once, then stops everything: a last
+// collection is exported to /stats and flushed over OTLP, within ctx.
+// /stats keeps serving its last document. Calling it again returns the first
+// call's result.
+func (b *Bridge) Shutdown(ctx context.Context) error {
+	b.shutdownOnce.Do(func() {
+		errs := []error{b.stats.Shutdown(ctx)}
+		if b.provider != nil {
+			errs = append(errs, b.provider.Shutdown(ctx))
+		} else if b.forward != nil {
+			errs = append(errs, b.forward.Shutdown(ctx))
+		}
+		if err := errors.Join(errs...); err != nil {
+			b.shutdownErr = fmt.Errorf("otelbridge: shutdown: %w", err)
+		}
+	})
+	return b.shutdownErr
+}

@@ -1,0 +1,308 @@
+package otelbridge
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.uber.org/goleak"
+
+	"github.com/komachi-go/komachi/exporter"
+	"github.com/komachi-go/komachi/heartbeat"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// gRPC's and the OTel SDK's process-wide helpers, started once on first use.
+		goleak.IgnoreTopFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),
+		goleak.IgnoreAnyFunction("go.opencensus.io/stats/view.(*worker).start"),
+	)
+}
+
+// env is a clean environment for Start: none of the variables that switch
+// OTLP forwarding on leak in from the machine running the tests.
+func env(kv ...string) Option {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return withLookupEnv(func(k string) (string, bool) { v, ok := m[k]; return v, ok })
+}
+
+func startBridge(t *testing.T, opts ...Option) (*Bridge, *httptest.Server) {
+	t.Helper()
+	b, err := Start(context.Background(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ops/", http.StripPrefix("/ops", b.Handler()))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := b.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	return b, srv
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+// flatten reads /stats the way mackerel-plugin-json does.
+func flatten(t *testing.T, body string) map[string]float64 {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatalf("/stats is not JSON: %v", err)
+	}
+	out := map[string]float64{}
+	var walk func(string, any)
+	walk = func(p string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, c := range x {
+				walk(p+"."+k, c)
+			}
+		case float64:
+			out[strings.TrimPrefix(p, ".")] = x
+		default:
+			t.Errorf("%s: %T in /stats", p, v)
+		}
+	}
+	walk("", v)
+	return out
+}
+
+func hasPrefix(flat map[string]float64, prefix string) bool {
+	for k := range flat {
+		if k == prefix || strings.HasPrefix(k, prefix+".") {
+			return true
+		}
+	}
+	return false
+}
+
+func TestStartServesStatsFromTheFirstMoment(t *testing.T) {
+	b, srv := startBridge(t, env())
+	if b.Forwarding() {
+		t.Fatal("OTLP forwarding on with no variable set")
+	}
+	code, body := get(t, srv.URL+"/ops/stats")
+	if code != http.StatusOK {
+		t.Fatalf("/ops/stats = %d %s", code, body)
+	}
+	flat := flatten(t, body)
+	for _, name := range []string{"go.goroutine.count", "go.memory.used", "go.schedule.duration", "komachi.exporter"} {
+		if !hasPrefix(flat, name) {
+			t.Errorf("%s missing from the first document", name)
+		}
+	}
+	if code, body := get(t, srv.URL+"/ops/heartbeat"); code != 200 || body != "heartbeat:ok" {
+		t.Errorf("/ops/heartbeat = %d %q", code, body)
+	}
+}
+
+func TestAppInstrumentsReachStats(t *testing.T) {
+	b, srv := startBridge(t, env(), WithWindow(50*time.Millisecond))
+	c, _ := b.MeterProvider().Meter("app").Int64Counter("app.orders")
+	c.Add(context.Background(), 7, metric.WithAttributes(attribute.String("shop", "tokyo")))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := get(t, srv.URL+"/ops/stats")
+		if _, ok := flatten(t, body)["app.orders.tokyo"]; ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("app.orders.tokyo never reached /stats: %s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestBadConfigurationNamesTheCulprit(t *testing.T) {
+	const key = "s3cr3t key"
+	for _, tc := range []struct {
+		opts []Option
+		want string
+	}{
+		{[]Option{env("KOMACHI_STATS_WINDOW", "soon")}, "KOMACHI_STATS_WINDOW"},
+		{[]Option{env("KOMACHI_STATS_WINDOW", "-5s")}, "KOMACHI_STATS_WINDOW"},
+		{[]Option{env(), WithWindow(-time.Second)}, "WithWindow"},
+		{[]Option{env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://[::1")}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{[]Option{env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317", "OTEL_METRIC_EXPORT_INTERVAL", "often")}, "OTEL_METRIC_EXPORT_INTERVAL"},
+		{[]Option{env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")}, "OTEL_EXPORTER_OTLP_PROTOCOL"},
+		{[]Option{env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_HEADERS", "novalue")}, "OTEL_EXPORTER_OTLP_HEADERS"},
+		{[]Option{env("MACKEREL_APIKEY", key)}, "MACKEREL_APIKEY"},
+		{[]Option{env(), WithExporterOptions(exporter.WithMaxSeries(-1))}, "WithMaxSeries"},
+	} {
+		b, err := Start(context.Background(), tc.opts...)
+		if err == nil {
+			_ = b.Shutdown(context.Background())
+			t.Errorf("want an error naming %s, got none", tc.want)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %q does not name %s", err, tc.want)
+		}
+		if strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("error %q shows the API key", err)
+		}
+	}
+}
+
+func TestBadResourceAttributes(t *testing.T) {
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "novalue")
+	b, err := Start(context.Background(), env())
+	if err == nil {
+		_ = b.Shutdown(context.Background())
+		t.Fatal("want an error for OTEL_RESOURCE_ATTRIBUTES")
+	}
+	if !strings.Contains(err.Error(), "OTEL_RESOURCE_ATTRIBUTES") {
+		t.Errorf("error %q does not name OTEL_RESOURCE_ATTRIBUTES", err)
+	}
+}
+
+func TestWindowFromEnvironmentAndOptionWins(t *testing.T) {
+	c, err := newConfig([]Option{env("KOMACHI_STATS_WINDOW", "10s")})
+	if err != nil || c.window != 10*time.Second {
+		t.Errorf("KOMACHI_STATS_WINDOW=10s gave %v, %v", c.window, err)
+	}
+	c, err = newConfig([]Option{env("KOMACHI_STATS_WINDOW", "10s"), WithWindow(3 * time.Second)})
+	if err != nil || c.window != 3*time.Second {
+		t.Errorf("WithWindow(3s) over the env gave %v, %v", c.window, err)
+	}
+	c, _ = newConfig([]Option{env()})
+	if c.window != DefaultWindow {
+		t.Errorf("default window %v", c.window)
+	}
+}
+
+func TestShutdownDrainsAndIsSafeTwice(t *testing.T) {
+	b, err := Start(context.Background(), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.StripPrefix("/ops", b.Handler()))
+	defer srv.Close()
+	if err := b.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Shutdown(context.Background()); err != nil {
+		t.Fatalf("second Shutdown: %v", err)
+	}
+	if code, _ := get(t, srv.URL+"/ops/heartbeat"); code != http.StatusServiceUnavailable {
+		t.Errorf("readiness after Shutdown = %d, want 503", code)
+	}
+	if code, _ := get(t, srv.URL+"/ops/livez"); code != http.StatusOK {
+		t.Errorf("liveness after Shutdown = %d, want 200", code)
+	}
+	if code, _ := get(t, srv.URL+"/ops/stats"); code != http.StatusOK {
+		t.Errorf("/stats after Shutdown = %d, want its last document", code)
+	}
+}
+
+func TestVitalsDecideReadiness(t *testing.T) {
+	failing := heartbeat.VitalFunc("db", func(context.Context) error { return io.ErrUnexpectedEOF })
+	_, srv := startBridge(t, env(), WithVitals(failing))
+	if code, body := get(t, srv.URL+"/ops/heartbeat"); code != 503 || body != "heartbeat:NG" {
+		t.Errorf("/ops/heartbeat with a failing vital = %d %q", code, body)
+	}
+}
+
+// An app that owns its MeterProvider adds the reader to it and gets the same
+// /stats, with no second provider.
+func TestAttachToTheAppsProvider(t *testing.T) {
+	stats, err := NewStats(env(), WithWindow(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(stats.Reader()))
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	g, _ := mp.Meter("app").Int64Gauge("app.level")
+	g.Record(context.Background(), 3)
+	if err := stats.Start(context.Background(), mp); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = stats.Shutdown(context.Background()) }()
+	if err := stats.Start(context.Background(), mp); err == nil {
+		t.Error("a second Start should fail")
+	}
+	srv := httptest.NewServer(http.StripPrefix("/ops", stats.Handler()))
+	defer srv.Close()
+	_, body := get(t, srv.URL+"/ops/stats")
+	flat := flatten(t, body)
+	if flat["app.level"] != 3 || !hasPrefix(flat, "go.goroutine.count") {
+		names := make([]string, 0, len(flat))
+		for k := range flat {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		t.Errorf("attached /stats lacks the app's or the runtime's metrics: %v", names)
+	}
+}
+
+// With a Mackerel key and a custom endpoint (a proxy, a collector, this
+// test), metrics arrive over real gRPC carrying Mackerel-Api-Key, gzip-
+// compressed, and /stats keeps working; Shutdown flushes.
+func TestForwardsToAnOTLPReceiver(t *testing.T) {
+	r := startReceiver(t)
+	b, srv := startBridge(t, env(
+		"MACKEREL_APIKEY", "testkey123",
+		"OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+r.addr,
+		"OTEL_EXPORTER_OTLP_INSECURE", "true",
+		"OTEL_METRIC_EXPORT_INTERVAL", "100",
+	))
+	if !b.Forwarding() {
+		t.Fatal("forwarding off with MACKEREL_APIKEY set")
+	}
+	c, _ := b.MeterProvider().Meter("app").Int64Counter("app.flushed.on.shutdown")
+	select {
+	case <-r.arrived:
+	case <-time.After(15 * time.Second):
+		t.Fatal("nothing arrived at the OTLP receiver")
+	}
+	if code, _ := get(t, srv.URL+"/ops/stats"); code != 200 {
+		t.Errorf("/stats = %d while forwarding", code)
+	}
+	if r.seen("go.goroutine.count") == 0 {
+		t.Error("runtime metrics not forwarded")
+	}
+	md := r.allMetadata()[0]
+	if got := md.Get("mackerel-api-key"); len(got) != 1 || got[0] != "testkey123" {
+		t.Errorf("Mackerel-Api-Key = %v", got)
+	}
+	if got := r.encodings(); len(got) == 0 || got[0] != "gzip" {
+		t.Errorf("request compression = %v, want gzip", got)
+	}
+	c.Add(context.Background(), 1)
+	if err := b.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r.seen("app.flushed.on.shutdown") == 0 {
+		t.Error("Shutdown did not flush the last values over OTLP")
+	}
+}
