@@ -32,6 +32,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/komachi-go/komachi/heartbeat"
 	"github.com/komachi-go/komachi/otelbridge"
@@ -72,6 +73,14 @@ func run(logger *slog.Logger, addr string, drain time.Duration) error {
 	ctx := context.Background()
 	bridge, err := otelbridge.Start(ctx,
 		otelbridge.WithLogger(logger),
+		// Each attribute value becomes part of a Mackerel metric name: keep
+		// the ones worth a line on a graph. otelhttp also records the
+		// protocol, the server address and port, and the scheme.
+		otelbridge.WithMeterProviderOptions(sdkmetric.WithView(sdkmetric.NewView(
+			sdkmetric.Instrument{Name: "http.server.*"},
+			sdkmetric.Stream{AttributeFilter: attribute.NewAllowKeysFilter(
+				"http.request.method", "http.route", "http.response.status_code")},
+		))),
 		otelbridge.WithVitals(heartbeat.VitalFunc("goroutines", func(context.Context) error {
 			if n := runtime.NumGoroutine(); n > maxGoroutines {
 				return fmt.Errorf("%d goroutines, more than %d: a leak?", n, maxGoroutines)
