@@ -22,7 +22,7 @@ func TestEveryGoVitalAfterOneWindow(t *testing.T) {
 	flat := flatten(t, body)
 	for seed, name := range map[string]string{
 		"process_count":        "go.goroutine.count",
-		"run_queue":            "go.schedule.duration.p99", // a window of a few hundred ms schedules goroutines
+		"run_queue":            "go.schedule.duration.count",
 		"run_queue (length)":   "komachi.go.goroutine.count.runnable",
 		"reductions":           "go.cpu.time.user",
 		"scheduler_usage (gc)": "go.cpu.time.gc",
@@ -50,6 +50,28 @@ func TestEveryGoVitalAfterOneWindow(t *testing.T) {
 		if !hasPrefix(flat, name) {
 			t.Errorf("seed %s: %s missing from /stats", seed, name)
 		}
+	}
+	// The runtime samples scheduling latencies: a quiet window may hold none.
+	// Goroutines woken in a loop make some; a window that sees them serves
+	// quantiles.
+	deadline = time.Now().Add(10 * time.Second)
+	for flat["go.schedule.duration.count"] == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("go.schedule.duration never counted a scheduling latency")
+		}
+		done := make(chan struct{})
+		for range 1000 {
+			go func() { done <- struct{}{} }()
+		}
+		for range 1000 {
+			<-done
+		}
+		time.Sleep(50 * time.Millisecond)
+		_, body = get(t, srv.URL+"/ops/stats")
+		flat = flatten(t, body)
+	}
+	if _, ok := flat["go.schedule.duration.p99"]; !ok {
+		t.Error("a window with scheduling latencies serves no p99")
 	}
 	if flat["process.unix.file_descriptor.count"] < 3 || flat["process.thread.count"] < 1 {
 		t.Errorf("implausible fd/thread counts: %v %v", flat["process.unix.file_descriptor.count"], flat["process.thread.count"])
