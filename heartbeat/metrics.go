@@ -2,6 +2,7 @@ package heartbeat
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -74,6 +75,9 @@ func registerMetrics(mp metric.MeterProvider, c *checker) (metric.Registration, 
 // the reader that feeds /stats). With no vitals there is nothing to record:
 // it returns a Registration that does nothing. Unregister it to stop.
 func (h *Handler) RegisterMetrics(mp metric.MeterProvider) (metric.Registration, error) {
+	if mp == nil {
+		return nil, errors.New("heartbeat: RegisterMetrics: nil MeterProvider")
+	}
 	if len(h.checker.entries) == 0 {
 		return noRegistration{}, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,5 +147,11 @@ func TestRegisterMetricsAfterNew(t *testing.T) {
 	empty, _ := New()
 	if reg, err := empty.RegisterMetrics(mp); err != nil || reg.Unregister() != nil {
 		t.Errorf("RegisterMetrics without vitals = %v", err)
+	}
+	// A nil provider is a wiring mistake to report, not a panic.
+	for _, hh := range []*Handler{h, empty} {
+		if _, err := hh.RegisterMetrics(nil); err == nil || !strings.Contains(err.Error(), "nil MeterProvider") {
+			t.Errorf("RegisterMetrics(nil) = %v, want a nil MeterProvider error", err)
+		}
 	}
 }

@@ -60,6 +60,12 @@ func Start(ctx context.Context, opts ...Option) (*Bridge, error) {
 		return nil, err
 	}
 	b := &Bridge{stats: stats}
+	// From here on the heartbeat handler exists (and may run its background
+	// loop): a failure must stop it too.
+	fail := func(err error) (*Bridge, error) {
+		_ = b.Shutdown(context.WithoutCancel(ctx))
+		return nil, err
+	}
 	popts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(stats.reader)}
 	if forwarding {
 		// The forwarding reader gets its own producers: a producer's
@@ -67,15 +73,11 @@ func Start(ctx context.Context, opts ...Option) (*Bridge, error) {
 		b.forward, err = forward.New(ctx, fcfg, forward.WithLogger(cfg.logger),
 			forward.WithProducers(newRuntimeProducer(), govitals.NewProducer()))
 		if err != nil {
-			return nil, fmt.Errorf("otelbridge: %w", err)
+			return fail(fmt.Errorf("otelbridge: %w", err))
 		}
 		popts = append(popts, sdkmetric.WithReader(b.forward.Reader()))
 	}
 	b.provider = sdkmetric.NewMeterProvider(append(popts, cfg.providerOpts...)...)
-	fail := func(err error) (*Bridge, error) {
-		_ = b.Shutdown(context.WithoutCancel(ctx))
-		return nil, err
-	}
 	if err := stats.Start(ctx, b.provider); err != nil {
 		return fail(err)
 	}
@@ -144,12 +146,21 @@ func (b *Bridge) Forwarding() bool { return b.forward != nil }
 // call's result.
 func (b *Bridge) Shutdown(ctx context.Context) error {
 	b.shutdownOnce.Do(func() {
-		errs := []error{b.stats.Shutdown(ctx)}
+		b.stats.handler.Drain()
+		var errs []error
+		// The provider's last collection first, while every callback is
+		// still registered: unregistering before it would leave the Go
+		// vitals and komachi's own metrics out of the last document and
+		// the last OTLP export. (The forwarding reader, when there is one,
+		// belongs to the provider and is flushed by it.)
 		if b.provider != nil {
 			errs = append(errs, b.provider.Shutdown(ctx))
-		} else if b.forward != nil {
-			errs = append(errs, b.forward.Shutdown(ctx))
+		} else {
+			// Start failed before the provider took the reader: its
+			// goroutine runs from NewPeriodicReader on all the same.
+			errs = append(errs, b.stats.reader.Shutdown(ctx))
 		}
+		errs = append(errs, b.stats.Shutdown(ctx))
 		if err := errors.Join(errs...); err != nil {
 			b.shutdownErr = fmt.Errorf("otelbridge: shutdown: %w", err)
 		}

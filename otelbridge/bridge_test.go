@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/goleak"
 
 	"github.com/komachi-go/komachi/exporter"
@@ -304,5 +306,110 @@ func TestForwardsToAnOTLPReceiver(t *testing.T) {
 	}
 	if r.seen("app.flushed.on.shutdown") == 0 {
 		t.Error("Shutdown did not flush the last values over OTLP")
+	}
+}
+
+// The last collection, made by Shutdown, still reads every instrument: the
+// Go vitals and the exporter's and heartbeat's own metrics are unregistered
+// only after it, so the document /stats keeps serving is whole.
+func TestShutdownKeepsEverySeriesInTheLastDocument(t *testing.T) {
+	b, err := Start(context.Background(), env(), WithWindow(time.Hour),
+		WithVitals(heartbeat.VitalFunc("db", func(context.Context) error { return nil })))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.StripPrefix("/ops", b.Handler()))
+	defer srv.Close()
+	get(t, srv.URL+"/ops/heartbeat") // a run, for the vital's metrics
+	if err := b.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, body := get(t, srv.URL+"/ops/stats")
+	flat := flatten(t, body)
+	for _, name := range []string{
+		"go.goroutine.count",      // contrib runtime
+		"go.cpu.time",             // govitals
+		"process.thread.count",    // govitals
+		"komachi.exporter",        // the exporter's own metrics
+		"komachi.heartbeat.vital", // the vital, read from the last run
+	} {
+		if !hasPrefix(flat, name) {
+			t.Errorf("%s missing from the last document", name)
+		}
+	}
+}
+
+// A failure after the heartbeat handler exists (here forward.New refusing a
+// cancelled context) stops what the handler started.
+func TestStartFailureLeavesNothingRunning(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	b, err := Start(ctx,
+		env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+		WithHeartbeatOptions(heartbeat.WithBackgroundInterval(time.Hour)))
+	if err == nil {
+		_ = b.Shutdown(context.Background())
+		t.Fatal("Start with a cancelled context succeeded")
+	}
+	goleak.VerifyNone(t,
+		goleak.IgnoreTopFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),
+		goleak.IgnoreAnyFunction("go.opencensus.io/stats/view.(*worker).start"))
+}
+
+func TestNilOption(t *testing.T) {
+	if b, err := Start(context.Background(), env(), nil); err == nil {
+		_ = b.Shutdown(context.Background())
+		t.Fatal("Start with a nil Option succeeded")
+	} else if !strings.Contains(err.Error(), "nil Option") {
+		t.Errorf("error %q does not say nil Option", err)
+	}
+	if _, err := NewStats(nil); err == nil || !strings.Contains(err.Error(), "nil Option") {
+		t.Errorf("NewStats(nil) = %v, want a nil Option error", err)
+	}
+}
+
+// Stats.Start with no provider is an error, and registers nothing on the
+// global MeterProvider on the way (contrib runtime and host would fall back
+// to it).
+func TestStatsStartNilProvider(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	global := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer func() { _ = global.Shutdown(context.Background()) }()
+	prev := otel.GetMeterProvider()
+	otel.SetMeterProvider(global)
+	defer otel.SetMeterProvider(prev)
+
+	stats, err := NewStats(env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(stats.Reader()))
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	defer func() { _ = stats.Shutdown(context.Background()) }()
+	if err := stats.Start(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "MeterProvider") {
+		t.Errorf("Start(nil) = %v, want an error naming the MeterProvider", err)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		t.Errorf("Start(nil) recorded %s on the global MeterProvider", sm.Scope.Name)
+	}
+}
+
+// Start after Shutdown would register callbacks nothing unregisters.
+func TestStatsStartAfterShutdown(t *testing.T) {
+	stats, err := NewStats(env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(stats.Reader()))
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	if err := stats.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := stats.Start(context.Background(), mp); err == nil {
+		t.Error("Start after Shutdown succeeded")
 	}
 }

@@ -1,6 +1,7 @@
 package otelbridge
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -65,7 +66,10 @@ func WithVitals(v ...heartbeat.Vital) Option {
 }
 
 // WithHeartbeatOptions passes options to the heartbeat handler (timeouts, the
-// cache TTL, a guard on /stats, details in verbose answers).
+// cache TTL, a guard on /stats, details in verbose answers). Leave out
+// heartbeat.WithStats and heartbeat.WithMeterProvider: the bridge sets the
+// exporter as the source and records the vital metrics itself, and those
+// would replace the one and record the other twice.
 func WithHeartbeatOptions(opts ...heartbeat.Option) Option {
 	return optionFunc(func(c config) config { c.heartbeatOpts = append(c.heartbeatOpts, opts...); return c })
 }
@@ -111,6 +115,9 @@ func withLookupEnv(f func(string) (string, bool)) Option {
 func newConfig(opts []Option) (config, error) {
 	c := config{window: DefaultWindow, hostMetrics: true, lookupEnv: os.LookupEnv}
 	for _, o := range opts {
+		if o == nil {
+			return c, errors.New("otelbridge: nil Option")
+		}
 		c = o.apply(c)
 	}
 	if c.logger == nil {

@@ -57,11 +57,12 @@ func ExampleNewStats() {
 		log.Fatal(err)
 	}
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(stats.Reader()))
+	// Deferred first, so it runs last: after the provider's last collection.
+	defer func() { _ = stats.Shutdown(ctx) }()
 	defer func() { _ = mp.Shutdown(ctx) }()
 	if err := stats.Start(ctx, mp); err != nil {
 		log.Fatal(err)
 	}
-	defer func() { _ = stats.Shutdown(ctx) }()
 
 	body, _ := stats.Exporter().Document()
 	fmt.Println(len(body) > 0)

@@ -85,8 +85,16 @@ func (s *Stats) Exporter() *exporter.Exporter { return s.exporter }
 // /stats is served from the first moment rather than after a window. mp must
 // be the provider that Reader was given to. Start again returns an error.
 func (s *Stats) Start(ctx context.Context, mp metric.MeterProvider) error {
+	if mp == nil {
+		// contrib runtime and host would fall back to the global provider.
+		return errors.New("otelbridge: Stats.Start: nil MeterProvider")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.stopped {
+		// What Start registers now, nothing would unregister.
+		return errors.New("otelbridge: Stats.Start called after Shutdown")
+	}
 	if s.started {
 		return errors.New("otelbridge: Stats.Start called twice")
 	}
@@ -139,8 +147,11 @@ func newRuntimeProducer() sdkmetric.Producer {
 
 // Shutdown drains readiness (/heartbeat answers 503 from now on, /stats and
 // /livez keep serving), stops the heartbeat's background checks and
-// unregisters the callbacks Start registered. The reader stops with the
-// app's provider. Calling it again does nothing.
+// unregisters the callbacks Start registered (contrib runtime and host offer
+// no way to unregister theirs). The reader stops with the app's provider:
+// call Shutdown after the provider's Shutdown, so that its last collection
+// still reads the Go vitals and komachi's own metrics, and Handler().Drain()
+// earlier, when shutdown begins. Calling it again does nothing.
 func (s *Stats) Shutdown(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -35,12 +35,17 @@ func TestEndToEnd(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// done is closed once Wait has returned, with waitErr set: the cleanup
+	// must not read cmd.ProcessState, which Wait writes in another goroutine.
+	var waitErr error
+	done := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		select {
+		case <-done:
+		default:
 			_ = cmd.Process.Kill()
-			<-exited
+			<-done
 		}
 	})
 	base := "http://" + addr
@@ -100,10 +105,13 @@ func TestEndToEnd(t *testing.T) {
 	if code, _ := get(base + "/ops/livez"); code != 200 {
 		t.Errorf("liveness while draining = %d", code)
 	}
+	if code, _ := get(base + "/ops/stats"); code != 200 {
+		t.Errorf("/ops/stats while draining = %d", code)
+	}
 	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit: %v\n%s", err, stderr.String())
+	case <-done:
+		if waitErr != nil {
+			t.Fatalf("exit: %v\n%s", waitErr, stderr.String())
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatalf("did not stop after SIGTERM\n%s", stderr.String())
