@@ -1,12 +1,10 @@
 package exporter
 
 import (
-	"bytes"
 	"math"
 	"slices"
 	"strconv"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
@@ -20,7 +18,8 @@ const (
 )
 
 // leaf is one number of the document: its path in the builder's arena
-// (segments separated by sep), its value, and the series it came from.
+// (segments separated by sep), its value, and the series it came from (an
+// index into builder.srcs).
 type leaf struct {
 	off, end uint32
 	bits     uint64
@@ -28,12 +27,81 @@ type leaf struct {
 	series   int32
 }
 
-// seriesRef names the source of a leaf, to order the leaves that land on one
-// path. Its strings and set are the SDK's immutable values, held only for the
-// length of one export (or, for state, one series' life).
-type seriesRef struct {
-	scopeName, scopeVersion, metric string
-	attrs                           attribute.Set
+// span is a path in the builder's arena.
+type span struct{ off, end uint32 }
+
+// value is one number of a point, computed while the input is read and
+// turned into a leaf once the points are in order.
+type value struct {
+	stat string // "" for the point's only value
+	bits uint64
+	kind valueKind
+	ok   bool // false: absent, or non-finite (counted when it was set)
+}
+
+// pointShape says how a point's values are laid out in builder.vals.
+type pointShape uint8
+
+const (
+	shapeSingle pointShape = iota // one value, no stat
+	shapeHist                     // numHistStats values, one per stat, in stat order
+	shapeList                     // any values, each with its own stat
+)
+
+// The stats of a histogram, in the byte order of their names, which is the
+// order their leaves take in the document: a histogram's leaves are emitted
+// stat by stat so that they come out sorted.
+const (
+	statAvg = iota
+	statCount
+	statMax
+	statMin
+	statP50 // then one per quantileRanks
+	statSum = statP50 + len(quantileRanks)
+
+	numHistStats = statSum + 1
+)
+
+var histStatNames = [numHistStats]string{"avg", "count", "max", "min", "p50", "p90", "p95", "p99", "sum"}
+
+// point is one series' contribution to the export in progress.
+type point struct {
+	s     *seriesCache
+	src   int32  // index into builder.srcs, what its leaves name as series
+	off   uint32 // its first value in builder.vals
+	n     uint32
+	shape pointShape
+}
+
+// builder turns collections into documents. It owns every buffer it uses and
+// reuses them from one export to the next, so a steady state allocates only
+// the documents it publishes. It is not safe for concurrent use.
+type builder struct {
+	mode Mode
+	max  int
+
+	arena  []byte
+	leaves []leaf
+	srcs   []*seriesCache // the source of each point, to order colliding leaves
+	vals   []value
+	res    buildResult
+
+	gen     uint64
+	metrics map[metricKey]*metricCache
+	active  []*metricCache // the instruments with points in this export
+
+	deltaBuf     []uint64 // window buckets of a cumulative explicit histogram
+	posBuf       []uint64 // window buckets of a cumulative exponential histogram
+	negBuf       []uint64
+	quant        [len(quantileRanks)]float64
+	keySet       map[string]struct{} // paths renamed to in a pass of resolve
+	taken        []span              // paths as a pass of resolve began
+	moved        []int               // leaves renamed in a pass of resolve
+	movedLeaves  []leaf
+	dirEnds      []int  // only while rendering
+	out          []byte // the document, before it is copied out
+	sorts        int    // sorts of all the leaves, for tests
+	clusterSorts int    // sorts of the leaves of a cluster of instruments, for tests
 }
 
 // dropReason names why a value did not reach the document.
@@ -55,42 +123,23 @@ type buildResult struct {
 	dropped    [numDropReasons]int
 }
 
-// builder turns collections into documents. It owns every buffer it uses and
-// reuses them from one export to the next, so a steady state allocates only
-// the documents it publishes. It is not safe for concurrent use.
-type builder struct {
-	mode Mode
-	max  int
-
-	arena  []byte
-	leaves []leaf
-	refs   []seriesRef
-	name   []byte // the current metric's name segments
-	attrs  []byte // the current point's attribute segment
-	ident  []byte // the current point's state key
-	res    buildResult
-
-	gen   uint64
-	state map[string]*seriesState
-
-	deltaBuf []uint64 // window buckets of a cumulative explicit histogram
-	posBuf   []uint64 // window buckets of a cumulative exponential histogram
-	negBuf   []uint64
-	quant    [len(quantileRanks)]float64
-	keySet   map[string]struct{} // only while resolving collisions
-}
-
 func newBuilder(c config) *builder {
-	return &builder{mode: c.mode, max: c.maxSeries, state: make(map[string]*seriesState)}
+	return &builder{mode: c.mode, max: c.maxSeries, metrics: make(map[metricKey]*metricCache)}
 }
 
-// build renders rm into a new JSON document. It never keeps rm or anything
-// that aliases its slices.
+// build renders rm into a new JSON document. It never keeps rm's slices:
+// what outlives the export (in the caches) is the SDK's immutable strings
+// and attribute sets, and copies.
+//
+// The input is read once, in its own order, into points (windows applied);
+// the points are then emitted as leaves already in path order in the common
+// case, which is checked, and sorted only when needed.
 func (b *builder) build(rm *metricdata.ResourceMetrics) ([]byte, buildResult) {
 	b.arena = b.arena[:0]
 	b.leaves = b.leaves[:0]
-	clear(b.refs) // drop references to the previous collection's strings
-	b.refs = b.refs[:0]
+	b.vals = b.vals[:0]
+	clear(b.active) // drop references to instruments forgotten since
+	b.active = b.active[:0]
 	b.res = buildResult{}
 	b.gen++
 
@@ -100,7 +149,8 @@ func (b *builder) build(rm *metricdata.ResourceMetrics) ([]byte, buildResult) {
 			b.addMetric(sm, &sm.Metrics[j])
 		}
 	}
-	b.sweepState()
+	b.sweep()
+	b.emit()
 	b.resolve()
 	if len(b.leaves) > b.max {
 		b.res.dropped[dropLimit] += len(b.leaves) - b.max
@@ -108,72 +158,64 @@ func (b *builder) build(rm *metricdata.ResourceMetrics) ([]byte, buildResult) {
 	}
 	b.res.series = len(b.leaves)
 	doc := b.render()
-	clear(b.refs)
+	clear(b.srcs) // drop references to series forgotten by the sweep
+	b.srcs = b.srcs[:0]
 	return doc, b.res
 }
 
 func (b *builder) addMetric(sm *metricdata.ScopeMetrics, m *metricdata.Metrics) {
-	b.name = appendName(b.name[:0], m.Name)
-	ref := seriesRef{scopeName: sm.Scope.Name, scopeVersion: sm.Scope.Version, metric: m.Name}
+	mc := b.metricFor(sm.Scope.Name, sm.Scope.Version, m.Name)
 	switch d := m.Data.(type) {
 	case metricdata.Gauge[int64]:
-		addPoints(b, ref, d.DataPoints)
+		addPoints(b, mc, d.DataPoints)
 	case metricdata.Gauge[float64]:
-		addPoints(b, ref, d.DataPoints)
+		addPoints(b, mc, d.DataPoints)
 	case metricdata.Sum[int64]:
-		addSum(b, ref, d)
+		addSum(b, mc, d)
 	case metricdata.Sum[float64]:
-		addSum(b, ref, d)
+		addSum(b, mc, d)
 	case metricdata.Histogram[int64]:
-		addHistogram(b, ref, d)
+		addHistogram(b, mc, d)
 	case metricdata.Histogram[float64]:
-		addHistogram(b, ref, d)
+		addHistogram(b, mc, d)
 	case metricdata.ExponentialHistogram[int64]:
-		addExpHistogram(b, ref, d)
+		addExpHistogram(b, mc, d)
 	case metricdata.ExponentialHistogram[float64]:
-		addExpHistogram(b, ref, d)
+		addExpHistogram(b, mc, d)
 	case metricdata.Summary:
-		addSummary(b, ref, d)
+		addSummary(b, mc, d)
 	}
 }
 
-// newRef records the source of the leaves about to be added.
-func (b *builder) newRef(ref seriesRef, attrs attribute.Set) int32 {
-	ref.attrs = attrs
-	b.refs = append(b.refs, ref)
-	b.attrs = appendAttrSegment(b.attrs[:0], &attrs)
-	return int32(len(b.refs) - 1)
+// addPoint appends a point of series s with n values, all absent, and
+// returns the values to fill in (valid until the next addPoint).
+func (b *builder) addPoint(mc *metricCache, s *seriesCache, shape pointShape, n int) []value {
+	off := len(b.vals)
+	b.vals = slices.Grow(b.vals, n)[:off+n]
+	vs := b.vals[off:]
+	clear(vs)
+	b.srcs = append(b.srcs, s)
+	mc.pts = append(mc.pts, point{s: s, src: int32(len(b.srcs) - 1), off: uint32(off), n: uint32(n), shape: shape})
+	return vs
 }
 
-// addLeaf appends the leaf name[.stat][.attrs] of the current point. A
-// non-finite float is counted and left out.
-func (b *builder) addLeaf(series int32, stat string, bits uint64, kind valueKind) {
+// set fills v in. A non-finite float is counted and left absent.
+func (b *builder) set(v *value, stat string, bits uint64, kind valueKind) {
 	if kind == kindFloat {
 		if f := math.Float64frombits(bits); math.IsNaN(f) || math.IsInf(f, 0) {
 			b.res.dropped[dropNonFinite]++
 			return
 		}
 	}
-	off := len(b.arena)
-	b.arena = append(b.arena, b.name...)
-	if stat != "" {
-		b.arena = append(b.arena, stat...)
-		b.arena = append(b.arena, sep)
-	}
-	if len(b.attrs) > 0 {
-		b.arena = append(b.arena, b.attrs...)
-	} else {
-		b.arena = b.arena[:len(b.arena)-1] // drop the trailing sep
-	}
-	b.leaves = append(b.leaves, leaf{off: uint32(off), end: uint32(len(b.arena)), bits: bits, kind: kind, series: series})
+	*v = value{stat: stat, bits: bits, kind: kind, ok: true}
 }
 
-func (b *builder) addFloat(series int32, stat string, f float64) {
-	b.addLeaf(series, stat, math.Float64bits(f), kindFloat)
+func (b *builder) setFloat(v *value, stat string, f float64) {
+	b.set(v, stat, math.Float64bits(f), kindFloat)
 }
 
-func (b *builder) addUint(series int32, stat string, u uint64) {
-	b.addLeaf(series, stat, u, kindUint)
+func (b *builder) setUint(v *value, stat string, u uint64) {
+	b.set(v, stat, u, kindUint)
 }
 
 // isInt reports whether N is int64; conversions through it keep integers
@@ -184,29 +226,30 @@ func isInt[N int64 | float64]() bool {
 	return ok
 }
 
-func addNumber[N int64 | float64](b *builder, series int32, stat string, v N) {
+func setNumber[N int64 | float64](b *builder, v *value, v0 N) {
 	if isInt[N]() {
-		b.addLeaf(series, stat, uint64(int64(v)), kindInt)
+		b.set(v, "", uint64(int64(v0)), kindInt)
 		return
 	}
-	b.addFloat(series, stat, float64(v))
+	b.setFloat(v, "", float64(v0))
 }
 
-func addPoints[N int64 | float64](b *builder, ref seriesRef, dps []metricdata.DataPoint[N]) {
+func addPoints[N int64 | float64](b *builder, mc *metricCache, dps []metricdata.DataPoint[N]) {
 	for i := range dps {
-		s := b.newRef(ref, dps[i].Attributes)
-		addNumber(b, s, "", dps[i].Value)
+		s := b.seriesFor(mc, dps[i].Attributes)
+		vs := b.addPoint(mc, s, shapeSingle, 1)
+		setNumber(b, &vs[0], dps[i].Value)
 	}
 }
 
-func addSum[N int64 | float64](b *builder, ref seriesRef, d metricdata.Sum[N]) {
+func addSum[N int64 | float64](b *builder, mc *metricCache, d metricdata.Sum[N]) {
 	if !d.IsMonotonic {
-		addPoints(b, ref, d.DataPoints)
+		addPoints(b, mc, d.DataPoints)
 		return
 	}
 	for i := range d.DataPoints {
 		dp := &d.DataPoints[i]
-		s := b.newRef(ref, dp.Attributes)
+		s := b.seriesFor(mc, dp.Attributes)
 		v := dp.Value
 		switch {
 		case b.mode == Windowed && d.Temporality == metricdata.CumulativeTemporality:
@@ -218,7 +261,8 @@ func addSum[N int64 | float64](b *builder, ref seriesRef, d metricdata.Sum[N]) {
 			st := b.stateFor(s, stateSum)
 			v = runningSum(st, v)
 		}
-		addNumber(b, s, "", v)
+		vs := b.addPoint(mc, s, shapeSingle, 1)
+		setNumber(b, &vs[0], v)
 	}
 }
 
@@ -256,30 +300,30 @@ func runningSum[N int64 | float64](st *seriesState, v N) N {
 	return N(st.fval)
 }
 
-// histStats appends the leaves of one histogram point.
-func (b *builder) histStats(s int32, count uint64, sum float64, min, max float64, hasMin, hasMax bool, walk bucketWalker) {
-	b.addUint(s, "count", count)
-	b.addFloat(s, "sum", sum)
+// histStats fills in the stats of one histogram point.
+func (b *builder) histStats(vs []value, count uint64, sum float64, min, max float64, hasMin, hasMax bool, walk *bucketWalker) {
+	b.setUint(&vs[statCount], histStatNames[statCount], count)
+	b.setFloat(&vs[statSum], histStatNames[statSum], sum)
 	if count == 0 {
 		return
 	}
-	b.addFloat(s, "avg", sum/float64(count))
+	b.setFloat(&vs[statAvg], histStatNames[statAvg], sum/float64(count))
 	if hasMin {
-		b.addFloat(s, "min", min)
+		b.setFloat(&vs[statMin], histStatNames[statMin], min)
 	}
 	if hasMax {
-		b.addFloat(s, "max", max)
+		b.setFloat(&vs[statMax], histStatNames[statMax], max)
 	}
-	b.addQuantiles(s, count, min, max, hasMin, hasMax, walk)
+	b.addQuantiles(vs, count, min, max, hasMin, hasMax, walk)
 }
 
 // histSum converts a histogram's sum; an integral float renders as an integer.
 func histSum[N int64 | float64](v N) float64 { return float64(v) }
 
-func addHistogram[N int64 | float64](b *builder, ref seriesRef, d metricdata.Histogram[N]) {
+func addHistogram[N int64 | float64](b *builder, mc *metricCache, d metricdata.Histogram[N]) {
 	for i := range d.DataPoints {
 		dp := &d.DataPoints[i]
-		s := b.newRef(ref, dp.Attributes)
+		s := b.seriesFor(mc, dp.Attributes)
 		minV, hasMin := dp.Min.Value()
 		maxV, hasMax := dp.Max.Value()
 		count, sum, counts := dp.Count, histSum(dp.Sum), dp.BucketCounts
@@ -293,35 +337,37 @@ func addHistogram[N int64 | float64](b *builder, ref seriesRef, d metricdata.His
 				if !first {
 					// The window's extremes are unknown; the all-time
 					// ones still bound its quantiles.
-					b.histStatsClamped(s, count, sum, float64(minV), float64(maxV), hasMin, hasMax, explicitBuckets(dp.Bounds, counts))
+					walk := explicitBuckets(dp.Bounds, counts)
+					b.histStatsClamped(b.addPoint(mc, s, shapeHist, numHistStats), count, sum, float64(minV), float64(maxV), hasMin, hasMax, &walk)
 					continue
 				}
 			}
 		}
-		b.histStats(s, count, sum, float64(minV), float64(maxV), hasMin, hasMax, explicitBuckets(dp.Bounds, counts))
+		walk := explicitBuckets(dp.Bounds, counts)
+		b.histStats(b.addPoint(mc, s, shapeHist, numHistStats), count, sum, float64(minV), float64(maxV), hasMin, hasMax, &walk)
 	}
 }
 
-// addQuantiles appends the estimated quantiles. A non-finite extreme (a NaN
+// addQuantiles fills in the estimated quantiles. A non-finite extreme (a NaN
 // or an infinity recorded) bounds nothing, so it counts as not recorded.
-func (b *builder) addQuantiles(s int32, count uint64, min, max float64, hasMin, hasMax bool, walk bucketWalker) {
+func (b *builder) addQuantiles(vs []value, count uint64, min, max float64, hasMin, hasMax bool, walk *bucketWalker) {
 	hasMin = hasMin && !math.IsNaN(min) && !math.IsInf(min, 0)
 	hasMax = hasMax && !math.IsNaN(max) && !math.IsInf(max, 0)
 	estimateQuantiles(&b.quant, count, min, max, hasMin, hasMax, walk)
 	for i, qr := range quantileRanks {
-		b.addFloat(s, qr.stat, b.quant[i])
+		b.setFloat(&vs[statP50+i], qr.stat, b.quant[i])
 	}
 }
 
 // histStatsClamped is histStats without the min and max leaves.
-func (b *builder) histStatsClamped(s int32, count uint64, sum float64, min, max float64, hasMin, hasMax bool, walk bucketWalker) {
-	b.addUint(s, "count", count)
-	b.addFloat(s, "sum", sum)
+func (b *builder) histStatsClamped(vs []value, count uint64, sum float64, min, max float64, hasMin, hasMax bool, walk *bucketWalker) {
+	b.setUint(&vs[statCount], histStatNames[statCount], count)
+	b.setFloat(&vs[statSum], histStatNames[statSum], sum)
 	if count == 0 {
 		return
 	}
-	b.addFloat(s, "avg", sum/float64(count))
-	b.addQuantiles(s, count, min, max, hasMin, hasMax, walk)
+	b.setFloat(&vs[statAvg], histStatNames[statAvg], sum/float64(count))
+	b.addQuantiles(vs, count, min, max, hasMin, hasMax, walk)
 }
 
 // windowHistogram turns a cumulative explicit-bucket histogram into its
@@ -351,10 +397,10 @@ func (b *builder) windowHistogram(st *seriesState, start int64, count uint64, su
 	return wCount, wSum, wCounts, first
 }
 
-func addExpHistogram[N int64 | float64](b *builder, ref seriesRef, d metricdata.ExponentialHistogram[N]) {
+func addExpHistogram[N int64 | float64](b *builder, mc *metricCache, d metricdata.ExponentialHistogram[N]) {
 	for i := range d.DataPoints {
 		dp := &d.DataPoints[i]
-		s := b.newRef(ref, dp.Attributes)
+		s := b.seriesFor(mc, dp.Attributes)
 		minV, hasMin := dp.Min.Value()
 		maxV, hasMax := dp.Max.Value()
 		w := expWindow{
@@ -372,10 +418,11 @@ func addExpHistogram[N int64 | float64](b *builder, ref seriesRef, d metricdata.
 			}
 		}
 		walk := exponentialBuckets(w.scale, w.zero, w.zt, w.posOff, w.pos, w.negOff, w.neg)
+		vs := b.addPoint(mc, s, shapeHist, numHistStats)
 		if extremes {
-			b.histStats(s, w.count, w.sum, float64(minV), float64(maxV), hasMin, hasMax, walk)
+			b.histStats(vs, w.count, w.sum, float64(minV), float64(maxV), hasMin, hasMax, &walk)
 		} else {
-			b.histStatsClamped(s, w.count, w.sum, float64(minV), float64(maxV), hasMin, hasMax, walk)
+			b.histStatsClamped(vs, w.count, w.sum, float64(minV), float64(maxV), hasMin, hasMax, &walk)
 		}
 	}
 }
@@ -434,10 +481,10 @@ func subtractBuckets(dst []uint64, curOff int32, cur []uint64, prevOff int32, pr
 	return dst, true
 }
 
-func addSummary(b *builder, ref seriesRef, d metricdata.Summary) {
+func addSummary(b *builder, mc *metricCache, d metricdata.Summary) {
 	for i := range d.DataPoints {
 		dp := &d.DataPoints[i]
-		s := b.newRef(ref, dp.Attributes)
+		s := b.seriesFor(mc, dp.Attributes)
 		count, sum := dp.Count, dp.Sum
 		if b.mode == Windowed {
 			// A summary's count and sum are cumulative by definition.
@@ -450,10 +497,11 @@ func addSummary(b *builder, ref seriesRef, d metricdata.Summary) {
 				st.fresh, st.start, st.count, st.fval = false, start, dp.Count, dp.Sum
 			}
 		}
-		b.addUint(s, "count", count)
-		b.addFloat(s, "sum", sum)
-		for _, qv := range dp.QuantileValues {
-			b.addFloat(s, quantileStat(qv.Quantile), qv.Value)
+		vs := b.addPoint(mc, s, shapeList, 2+len(dp.QuantileValues))
+		b.setUint(&vs[0], "count", count)
+		b.setFloat(&vs[1], "sum", sum)
+		for j, qv := range dp.QuantileValues {
+			b.setFloat(&vs[2+j], quantileStat(qv.Quantile), qv.Value)
 		}
 	}
 }
@@ -476,107 +524,4 @@ func quantileStat(q float64) string {
 		return "p99"
 	}
 	return string(sanitizeTail(strconv.AppendFloat([]byte{'p'}, q*100, 'f', -1, 64), 1))
-}
-
-// render writes the sorted, collision-free leaves as nested JSON objects into
-// a new slice sized from the arena.
-func (b *builder) render() []byte {
-	out := make([]byte, 0, len(b.arena)+len(b.leaves)*24+2)
-	out = append(out, '{')
-	var prev []byte // path of the previous leaf's parent, with a trailing sep
-	depth := 0
-	first := true
-	for i := range b.leaves {
-		l := &b.leaves[i]
-		key := b.arena[l.off:l.end]
-		lastSep := bytes.LastIndexByte(key, sep)
-		parent := key[:lastSep+1] // "" or "a\x00b\x00"
-		name := key[lastSep+1:]
-		// Close the objects the previous leaf was in and this one is not.
-		common := commonDirs(prev, parent)
-		for ; depth > common; depth-- {
-			out = append(out, '}')
-		}
-		// Open the objects this leaf is in and the previous one was not.
-		rest := parent[dirsLen(parent, common):]
-		for len(rest) > 0 {
-			j := bytes.IndexByte(rest, sep)
-			if !first {
-				out = append(out, ',')
-			}
-			out = append(out, '"')
-			out = append(out, rest[:j]...)
-			out = append(out, '"', ':', '{')
-			first = true
-			depth++
-			rest = rest[j+1:]
-		}
-		if !first {
-			out = append(out, ',')
-		}
-		first = false
-		out = append(out, '"')
-		out = append(out, name...)
-		out = append(out, '"', ':')
-		out = appendValue(out, l.bits, l.kind)
-		prev = parent
-	}
-	for ; depth > 0; depth-- {
-		out = append(out, '}')
-	}
-	return append(out, '}')
-}
-
-// commonDirs counts the whole leading segments two parent paths share.
-func commonDirs(a, b []byte) int {
-	n := 0
-	for i := 0; i < len(a) && i < len(b) && a[i] == b[i]; i++ {
-		if a[i] == sep {
-			n++
-		}
-	}
-	return n
-}
-
-// dirsLen is the byte length of the first n segments of a parent path.
-func dirsLen(p []byte, n int) int {
-	if n == 0 {
-		return 0
-	}
-	for i := range p {
-		if p[i] == sep {
-			n--
-			if n == 0 {
-				return i + 1
-			}
-		}
-	}
-	return len(p)
-}
-
-// appendValue writes a number the way encoding/json does: integers as
-// integers, floats in the shortest form that round-trips.
-func appendValue(dst []byte, bits uint64, kind valueKind) []byte {
-	switch kind {
-	case kindInt:
-		return strconv.AppendInt(dst, int64(bits), 10)
-	case kindUint:
-		return strconv.AppendUint(dst, bits, 10)
-	}
-	f := math.Float64frombits(bits)
-	abs := math.Abs(f)
-	format := byte('f')
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	dst = strconv.AppendFloat(dst, f, format, -1, 64)
-	if format == 'e' {
-		// Clean up e-09 to e-9, as encoding/json does.
-		n := len(dst)
-		if n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
-			dst[n-2] = dst[n-1]
-			dst = dst[:n-1]
-		}
-	}
-	return dst
 }

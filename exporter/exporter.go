@@ -82,9 +82,11 @@ func (e *Exporter) Aggregation(k sdkmetric.InstrumentKind) sdkmetric.Aggregation
 }
 
 // Export renders rm and publishes the result as the current document. It
-// keeps nothing of rm. ctx is checked before the render starts; the render
-// itself is bounded and is not abandoned half-way, since a window applied to
-// some series and not to others would lose their increases.
+// keeps none of rm's slices, only the SDK's immutable strings and attribute
+// sets, to know a series again in the next export. ctx is checked before the
+// render starts; the render itself is bounded and is not abandoned half-way,
+// since a window applied to some series and not to others would lose their
+// increases.
 func (e *Exporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) error {
 	if e.shutdown.Load() {
 		return ErrShutdown

@@ -100,7 +100,7 @@ func goldenCases() []goldenCase {
 					StartTime: t0, Time: t1, Count: 4, Sum: -3, Scale: 0,
 					NegativeBucket: metricdata.ExponentialBucket{Offset: 1, Counts: []uint64{2, 1}},
 					PositiveBucket: metricdata.ExponentialBucket{Offset: 1, Counts: []uint64{1}},
-					Min: metricdata.NewExtrema[int64](-7), Max: metricdata.NewExtrema[int64](3),
+					Min:            metricdata.NewExtrema[int64](-7), Max: metricdata.NewExtrema[int64](3),
 				}},
 			}},
 		))},

@@ -12,21 +12,32 @@ var quantileRanks = [...]struct {
 }{{0.50, "p50"}, {0.90, "p90"}, {0.95, "p95"}, {0.99, "p99"}}
 
 // bucketWalker yields the buckets of a histogram in ascending order of value:
-// lo and hi bound the bucket (either may be infinite), n is its count. It stops
-// when yield returns false.
-type bucketWalker func(yield func(lo, hi float64, n uint64) bool)
+// lo and hi bound the bucket (either may be infinite), n is its count. It is
+// a struct rather than a closure so that walking allocates nothing.
+type bucketWalker struct {
+	exponential bool
+
+	bounds []float64 // explicit
+	counts []uint64
+
+	scale                int32 // exponential
+	zeroCount            uint64
+	zeroThreshold        float64
+	posOffset, negOffset int32
+	pos, neg             []uint64
+}
 
 // estimateQuantiles fills out with the quantileRanks estimated from the
 // buckets: the rank is located in its bucket and interpolated linearly
 // between the bucket's bounds, an infinite bound being replaced by the
 // recorded extreme (or the other bound), and the result is clamped to the
 // recorded min and max. It makes no allocation.
-func estimateQuantiles(out *[len(quantileRanks)]float64, count uint64, min, max float64, hasMin, hasMax bool, walk bucketWalker) {
+func estimateQuantiles(out *[len(quantileRanks)]float64, count uint64, min, max float64, hasMin, hasMax bool, walk *bucketWalker) {
 	next := 0
 	var cum float64
 	total := float64(count)
 	lastHi := math.NaN()
-	walk(func(lo, hi float64, n uint64) bool {
+	walk.walk(func(lo, hi float64, n uint64) bool {
 		if n == 0 {
 			return true
 		}
@@ -82,7 +93,24 @@ func clamp(v, min, max float64, hasMin, hasMax bool) float64 {
 // explicitBuckets walks an explicit-bucket histogram: bucket i holds the values
 // in (bounds[i-1], bounds[i]], the first from -Inf and the last to +Inf.
 func explicitBuckets(bounds []float64, counts []uint64) bucketWalker {
-	return func(yield func(lo, hi float64, n uint64) bool) {
+	return bucketWalker{bounds: bounds, counts: counts}
+}
+
+// exponentialBuckets walks a base-2 exponential histogram: positive bucket at
+// index i holds (base^i, base^(i+1)] with base = 2^(2^-scale), negative
+// buckets mirror it, and the zero bucket holds [-threshold, threshold].
+func exponentialBuckets(scale int32, zeroCount uint64, zeroThreshold float64, posOffset int32, pos []uint64, negOffset int32, neg []uint64) bucketWalker {
+	return bucketWalker{
+		exponential: true, scale: scale, zeroCount: zeroCount, zeroThreshold: zeroThreshold,
+		posOffset: posOffset, pos: pos, negOffset: negOffset, neg: neg,
+	}
+}
+
+// walk calls yield for each bucket, in ascending order of value, until it
+// returns false.
+func (w *bucketWalker) walk(yield func(lo, hi float64, n uint64) bool) {
+	if !w.exponential {
+		bounds, counts := w.bounds, w.counts
 		nb := len(counts)
 		if nb > len(bounds)+1 {
 			nb = len(bounds) + 1
@@ -99,28 +127,22 @@ func explicitBuckets(bounds []float64, counts []uint64) bucketWalker {
 				return
 			}
 		}
+		return
 	}
-}
-
-// exponentialBuckets walks a base-2 exponential histogram: positive bucket at
-// index i holds (base^i, base^(i+1)] with base = 2^(2^-scale), negative
-// buckets mirror it, and the zero bucket holds [-threshold, threshold].
-func exponentialBuckets(scale int32, zeroCount uint64, zeroThreshold float64, posOffset int32, pos []uint64, negOffset int32, neg []uint64) bucketWalker {
-	return func(yield func(lo, hi float64, n uint64) bool) {
-		for i := len(neg) - 1; i >= 0; i-- {
-			idx := int64(negOffset) + int64(i)
-			if !yield(-expBound(scale, idx+1), -expBound(scale, idx), neg[i]) {
-				return
-			}
-		}
-		if !yield(-zeroThreshold, zeroThreshold, zeroCount) {
+	scale, neg, pos := w.scale, w.neg, w.pos
+	for i := len(neg) - 1; i >= 0; i-- {
+		idx := int64(w.negOffset) + int64(i)
+		if !yield(-expBound(scale, idx+1), -expBound(scale, idx), neg[i]) {
 			return
 		}
-		for i := range pos {
-			idx := int64(posOffset) + int64(i)
-			if !yield(expBound(scale, idx), expBound(scale, idx+1), pos[i]) {
-				return
-			}
+	}
+	if !yield(-w.zeroThreshold, w.zeroThreshold, w.zeroCount) {
+		return
+	}
+	for i := range pos {
+		idx := int64(w.posOffset) + int64(i)
+		if !yield(expBound(scale, idx), expBound(scale, idx+1), pos[i]) {
+			return
 		}
 	}
 }
