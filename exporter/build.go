@@ -86,8 +86,9 @@ type builder struct {
 	vals   []value
 	res    buildResult
 
-	gen     uint64
-	metrics map[metricKey]*metricCache
+	gen      uint64
+	baseline bool // the first export: cumulative series only set their start
+	metrics  map[metricKey]*metricCache
 	active  []*metricCache // the instruments with points in this export
 
 	deltaBuf     []uint64 // window buckets of a cumulative explicit histogram
@@ -142,6 +143,7 @@ func (b *builder) build(rm *metricdata.ResourceMetrics) ([]byte, buildResult) {
 	b.active = b.active[:0]
 	b.res = buildResult{}
 	b.gen++
+	b.baseline = b.gen == 1
 
 	for i := range rm.ScopeMetrics {
 		sm := &rm.ScopeMetrics[i]
@@ -254,7 +256,7 @@ func addSum[N int64 | float64](b *builder, mc *metricCache, d metricdata.Sum[N])
 		switch {
 		case b.mode == Windowed && d.Temporality == metricdata.CumulativeTemporality:
 			st := b.stateFor(s, stateSum)
-			v = windowSum(st, dp.StartTime.UnixNano(), v)
+			v = windowSum(st, dp.StartTime.UnixNano(), v, b.baseline)
 		case b.mode == Windowed:
 			b.stateFor(s, stateSum).zeroFill = true
 		case d.Temporality == metricdata.DeltaTemporality:
@@ -267,15 +269,21 @@ func addSum[N int64 | float64](b *builder, mc *metricCache, d metricdata.Sum[N])
 }
 
 // windowSum returns the increase of a cumulative sum since the previous
-// export. A series seen for the first time counts from its start time; a
-// value that went down or a new start time means the source was reset, and the
-// new value is the increase since the reset.
-func windowSum[N int64 | float64](st *seriesState, start int64, v N) N {
+// export. On the exporter's first export (the baseline) it is 0: a total
+// handed over then may count from long before (contrib host's counters count
+// from boot), and serving it would draw a spike at every start. A series
+// first seen later counts from its start time, which lies inside the window
+// (a new attribute set on a counter). A value that went down or a new start
+// time means the source was reset, and the new value is the increase since.
+func windowSum[N int64 | float64](st *seriesState, start int64, v N, baseline bool) N {
 	fresh, reset := st.fresh, st.start != start
 	st.start, st.fresh = start, false
 	if isInt[N]() {
 		prev := st.ival
 		st.ival = int64(v)
+		if fresh && baseline {
+			return 0
+		}
 		if fresh || reset || int64(v) < prev {
 			return v
 		}
@@ -283,6 +291,9 @@ func windowSum[N int64 | float64](st *seriesState, start int64, v N) N {
 	}
 	prev := st.fval
 	st.fval = float64(v)
+	if fresh && baseline {
+		return 0
+	}
 	if fresh || reset || float64(v) < prev {
 		return v
 	}
@@ -374,6 +385,13 @@ func (b *builder) histStatsClamped(vs []value, count uint64, sum float64, min, m
 // increase since the previous export, as windowSum does for sums. first is
 // true when the point is its own window (first seen or reset).
 func (b *builder) windowHistogram(st *seriesState, start int64, count uint64, sum float64, bounds []float64, counts []uint64) (uint64, float64, []uint64, bool) {
+	if st.fresh && b.baseline {
+		// The baseline, as in windowSum: an empty window.
+		st.fresh, st.start, st.count, st.fval = false, start, count, sum
+		st.bounds = append(st.bounds[:0], bounds...)
+		st.buckets = append(st.buckets[:0], counts...)
+		return 0, 0, nil, false
+	}
 	first := st.fresh || st.start != start || count < st.count || !slices.Equal(bounds, st.bounds) || len(counts) != len(st.buckets)
 	if !first {
 		for i, c := range counts {
@@ -441,6 +459,7 @@ type expWindow struct {
 // ever lowers a cumulative point's scale, so the previous buckets are
 // downscaled to w's scale before they are subtracted.
 func (b *builder) windowExpHistogram(st *seriesState, start int64, w *expWindow) bool {
+	baseline := st.fresh && b.baseline
 	first := st.fresh || st.start != start || w.count < st.count || w.zero < st.zero || w.zt != st.zt || w.scale > st.scale
 	if !first {
 		var ok1, ok2 bool
@@ -454,6 +473,11 @@ func (b *builder) windowExpHistogram(st *seriesState, start int64, w *expWindow)
 	st.posOff, st.negOff = w.posOff, w.negOff
 	st.pos = append(st.pos[:0], w.pos...)
 	st.neg = append(st.neg[:0], w.neg...)
+	if baseline {
+		// The baseline, as in windowSum: an empty window.
+		w.count, w.sum, w.zero, w.pos, w.neg = 0, 0, 0, nil, nil
+		return false
+	}
 	if first {
 		return true
 	}
@@ -490,10 +514,14 @@ func addSummary(b *builder, mc *metricCache, d metricdata.Summary) {
 			// A summary's count and sum are cumulative by definition.
 			st := b.stateFor(s, stateSummary)
 			start := dp.StartTime.UnixNano()
-			if !st.fresh && st.start == start && count >= st.count && sum >= st.fval {
+			switch {
+			case st.fresh && b.baseline:
+				count, sum = 0, 0 // the baseline, as in windowSum
+				st.fresh, st.start, st.count, st.fval = false, start, dp.Count, dp.Sum
+			case !st.fresh && st.start == start && count >= st.count && sum >= st.fval:
 				count, sum = count-st.count, sum-st.fval
 				st.count, st.fval = dp.Count, dp.Sum
-			} else {
+			default:
 				st.fresh, st.start, st.count, st.fval = false, start, dp.Count, dp.Sum
 			}
 		}

@@ -75,10 +75,24 @@ func WithGzipLevel(level int) Option {
 }
 
 // WithAggregationSelector sets the aggregation the SDK uses per instrument
-// kind, for example base-2 exponential histograms. The default is
-// sdkmetric.DefaultAggregationSelector.
+// kind. The default is DefaultAggregation.
 func WithAggregationSelector(s sdkmetric.AggregationSelector) Option {
 	return optionFunc(func(c config) config { c.aggregation = s; return c })
+}
+
+// DefaultAggregation is the SDK's default aggregation, but for histograms,
+// which are base-2 exponential (at most 160 buckets, scale at most 20). Their
+// buckets follow the data, so the p50 to p99 that /stats estimates from them
+// stay close (within a few percent) whatever the unit and range; the SDK's
+// default explicit buckets, or an instrument's advice such as otelhttp's
+// 5 ms first bucket, would put all sub-millisecond latencies in one bucket
+// and every quantile at its max. A View still wins over this, for the
+// instruments it matches.
+func DefaultAggregation(k sdkmetric.InstrumentKind) sdkmetric.Aggregation {
+	if k == sdkmetric.InstrumentKindHistogram {
+		return sdkmetric.AggregationBase2ExponentialHistogram{MaxSize: 160, MaxScale: 20}
+	}
+	return sdkmetric.DefaultAggregationSelector(k)
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -86,7 +100,7 @@ func newConfig(opts []Option) (config, error) {
 		mode:        Windowed,
 		maxSeries:   DefaultMaxSeries,
 		gzipLevel:   gzip.DefaultCompression,
-		aggregation: sdkmetric.DefaultAggregationSelector,
+		aggregation: DefaultAggregation,
 	}
 	for _, o := range opts {
 		c = o.apply(c)

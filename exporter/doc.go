@@ -21,7 +21,8 @@
 //     system.cpu.time.user, so Mackerel draws one graph per instrument with a
 //     line per attribute set. A point without attributes has no such segment.
 //   - Histograms serve count, sum, avg, min, max, p50, p90, p95 and p99 as
-//     name.stat[.attributes]; quantiles are estimated from the buckets.
+//     name.stat[.attributes]; quantiles are estimated from the buckets,
+//     which are base-2 exponential by default ([DefaultAggregation]).
 //   - Only objects and finite numbers; keys sorted; the same input gives the
 //     same bytes.
 //
@@ -31,7 +32,8 @@
 // increase over the last completed window (between two exports), and every
 // reader during a window sees the same bytes; gauges and up-down counters
 // show their level. A series that got nothing in a window shows 0 rather
-// than vanishing. In the [Cumulative] mode monotonic sums are running
+// than vanishing. The first export is the baseline: cumulative series show
+// 0 there, since a total handed over then may count from boot. In the [Cumulative] mode monotonic sums are running
 // totals, for mackerel-plugin-json's -diff flag.
 //
 // # Nothing lost silently

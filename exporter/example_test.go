@@ -13,8 +13,8 @@ import (
 	"github.com/komachi-go/komachi/exporter"
 )
 
-// A counter and a gauge, one window, and the document mackerel-plugin-json
-// reads. In a service the reader is a PeriodicReader whose interval is the
+// A counter and a gauge over three windows, and the document
+// mackerel-plugin-json reads at the end of each. In a service the reader is a PeriodicReader whose interval is the
 // window; a ManualReader makes the example deterministic.
 func Example() {
 	exp, err := exporter.New()
@@ -30,22 +30,31 @@ func Example() {
 	queue, _ := meter.Int64Gauge("app.queue.depth")
 
 	ctx := context.Background()
-	requests.Add(ctx, 3, metric.WithAttributes(attribute.String("http.route", "/users/{id}")))
+	var rm metricdata.ResourceMetrics
+	endWindow := func() {
+		if err := reader.Collect(ctx, &rm); err != nil {
+			log.Fatal(err)
+		}
+		if err := exp.Export(ctx, &rm); err != nil {
+			log.Fatal(err)
+		}
+		body, _ := exp.Document()
+		fmt.Println(string(body))
+	}
+
 	requests.Add(ctx, 1, metric.WithAttributes(attribute.String("http.route", "/")))
 	queue.Record(ctx, 12)
+	endWindow() // the first export starts the first window: counters show 0
 
-	// One window: collect, export.
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(ctx, &rm); err != nil {
-		log.Fatal(err)
-	}
-	if err := exp.Export(ctx, &rm); err != nil {
-		log.Fatal(err)
-	}
-	body, _ := exp.Document()
-	fmt.Println(string(body))
+	requests.Add(ctx, 3, metric.WithAttributes(attribute.String("http.route", "/users/{id}")))
+	requests.Add(ctx, 1, metric.WithAttributes(attribute.String("http.route", "/")))
+	endWindow() // the increases over the window
+
+	endWindow() // a quiet window: 0, not a gap; the gauge keeps its level
 	// Output:
+	// {"app":{"queue":{"depth":12}},"http":{"server":{"requests":{"_":0}}}}
 	// {"app":{"queue":{"depth":12}},"http":{"server":{"requests":{"_":1,"_users__id_":3}}}}
+	// {"app":{"queue":{"depth":12}},"http":{"server":{"requests":{"_":0,"_users__id_":0}}}}
 }
 
 // Sanitize is the rule every part of a name goes through.

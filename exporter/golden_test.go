@@ -17,9 +17,29 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 type goldenCase struct {
-	name string
-	rm   *metricdata.ResourceMetrics
-	opts []Option
+	name   string
+	before *metricdata.ResourceMetrics // exported first, the window's start
+	rm     *metricdata.ResourceMetrics
+	opts   []Option
+}
+
+// export runs the case on a new exporter: its baseline first (the first
+// export of a windowed exporter serves cumulative series as 0), then rm.
+func (tc goldenCase) export(t testing.TB) *Exporter {
+	t.Helper()
+	exp, err := New(tc.opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rm := range []*metricdata.ResourceMetrics{tc.before, tc.rm} {
+		if rm == nil {
+			continue
+		}
+		if err := exp.Export(context.Background(), rm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return exp
 }
 
 func histF(name string, temp metricdata.Temporality, pts ...metricdata.HistogramDataPoint[float64]) metricdata.Metrics {
@@ -46,7 +66,16 @@ func goldenCases() []goldenCase {
 			gaugeI("go.goroutine.count", ptI(42, none)),
 			gaugeF("system.memory.utilization", ptF(0.25, attrs("system.memory.state", "used")), ptF(0.75, attrs("system.memory.state", "free"))),
 		))},
-		{name: "sum_monotonic", rm: rmOf(scope("s",
+		{name: "sum_monotonic", before: rmOf(scope("s",
+			metricdata.Metrics{Name: "http.server.requests", Data: metricdata.Sum[int64]{
+				Temporality: metricdata.CumulativeTemporality, IsMonotonic: true,
+				DataPoints: []metricdata.DataPoint[int64]{ptI(100, get), ptI(5, post)},
+			}},
+			metricdata.Metrics{Name: "process.cpu.time", Data: metricdata.Sum[float64]{
+				Temporality: metricdata.CumulativeTemporality, IsMonotonic: true,
+				DataPoints: []metricdata.DataPoint[float64]{ptF(1, attrs("cpu.mode", "user")), ptF(0.25, attrs("cpu.mode", "system"))},
+			}},
+		)), rm: rmOf(scope("s",
 			metricdata.Metrics{Name: "http.server.requests", Data: metricdata.Sum[int64]{
 				Temporality: metricdata.CumulativeTemporality, IsMonotonic: true,
 				DataPoints: []metricdata.DataPoint[int64]{ptI(120, get), ptI(7, post)},
@@ -104,7 +133,11 @@ func goldenCases() []goldenCase {
 				}},
 			}},
 		))},
-		{name: "summary", rm: rmOf(scope("s",
+		{name: "summary", before: rmOf(scope("s",
+			metricdata.Metrics{Name: "legacy.latency", Data: metricdata.Summary{DataPoints: []metricdata.SummaryDataPoint{{
+				Attributes: attrs("op", "read"), StartTime: t0, Time: t0, Count: 60, Sum: 7.5,
+			}}}},
+		)), rm: rmOf(scope("s",
 			metricdata.Metrics{Name: "legacy.latency", Data: metricdata.Summary{DataPoints: []metricdata.SummaryDataPoint{{
 				Attributes: attrs("op", "read"), StartTime: t0, Time: t1, Count: 100, Sum: 12.5,
 				QuantileValues: []metricdata.QuantileValue{{Quantile: 0, Value: 0.01}, {Quantile: 0.5, Value: 0.1}, {Quantile: 0.999, Value: 0.9}, {Quantile: 1, Value: 1.2}},
@@ -157,13 +190,7 @@ func goldenCases() []goldenCase {
 func TestGolden(t *testing.T) {
 	for _, tc := range goldenCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			exp, err := New(tc.opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := exp.Export(context.Background(), tc.rm); err != nil {
-				t.Fatal(err)
-			}
+			exp := tc.export(t)
 			body, _ := exp.Document()
 			flat, err := pluginFlatten("app", body)
 			if err != nil {
@@ -198,10 +225,7 @@ func compareGolden(t *testing.T, name string, got []byte) {
 func TestGoldenCasesReachThePlugin(t *testing.T) {
 	for _, tc := range goldenCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			exp, _ := New(tc.opts...)
-			if err := exp.Export(context.Background(), tc.rm); err != nil {
-				t.Fatal(err)
-			}
+			exp := tc.export(t)
 			body, _ := exp.Document()
 			leaves, err := checkShape(body)
 			if err != nil {
@@ -264,10 +288,7 @@ func TestGoldenCounters(t *testing.T) {
 		if !ok {
 			continue
 		}
-		exp, _ := New(tc.opts...)
-		if err := exp.Export(context.Background(), tc.rm); err != nil {
-			t.Fatal(err)
-		}
+		exp := tc.export(t)
 		if got := exp.stats.collisions.Load(); got != want.collisions {
 			t.Errorf("%s: collisions = %d, want %d", tc.name, got, want.collisions)
 		}
@@ -283,10 +304,12 @@ func TestGoldenCounters(t *testing.T) {
 // depend on it.
 func TestDeterministicAcrossInputOrder(t *testing.T) {
 	for _, tc := range goldenCases() {
-		a, _ := New(tc.opts...)
+		a := tc.export(t)
 		b, _ := New(tc.opts...)
-		if err := a.Export(context.Background(), tc.rm); err != nil {
-			t.Fatal(err)
+		if tc.before != nil {
+			if err := b.Export(context.Background(), tc.before); err != nil {
+				t.Fatal(err)
+			}
 		}
 		rev := &metricdata.ResourceMetrics{}
 		for i := len(tc.rm.ScopeMetrics) - 1; i >= 0; i-- {
