@@ -89,7 +89,7 @@ type builder struct {
 	gen      uint64
 	baseline bool // the first export: cumulative series only set their start
 	metrics  map[metricKey]*metricCache
-	active  []*metricCache // the instruments with points in this export
+	active   []*metricCache // the instruments with points in this export
 
 	deltaBuf     []uint64 // window buckets of a cumulative explicit histogram
 	posBuf       []uint64 // window buckets of a cumulative exponential histogram
