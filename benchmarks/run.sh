@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Reproduces every figure of BENCHMARKS.md in one run (about 6 minutes on a
+# 2-core machine): builds the commands, runs the load benchmark (cmd/load
+# starting cmd/serve per contender), the in-process benchmarks (go test
+# -bench) and the overhead benchmark (cmd/overhead), writes the raw outputs
+# to results/*.raw and prints the tables and the goals (also written to
+# results/summary.md).
+#
+# Knobs (environment): SERIES (1000) for the load benchmark, CONNS (1,16,64),
+# LOAD_REPS (2) interleaved repetitions of each load cell, DURATION (4s) and
+# WARMUP (500ms) per load cell, COUNT (3) runs of each
+# in-process benchmark, BENCHTIME (1s), REPS (3) runs of each overhead cell,
+# OVERHEAD_DURATION (10s), WINDOW (5s) for the overhead runs.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Nothing may be forwarded anywhere: the benchmark is loopback only.
+unset OTEL_EXPORTER_OTLP_ENDPOINT OTEL_EXPORTER_OTLP_METRICS_ENDPOINT MACKEREL_APIKEY MACKEREL_API_KEY KOMACHI_STATS_WINDOW
+
+SERIES=${SERIES:-1000}
+CONNS=${CONNS:-1,16,64}
+LOAD_REPS=${LOAD_REPS:-2}
+DURATION=${DURATION:-4s}
+WARMUP=${WARMUP:-500ms}
+COUNT=${COUNT:-3}
+BENCHTIME=${BENCHTIME:-1s}
+REPS=${REPS:-3}
+OVERHEAD_DURATION=${OVERHEAD_DURATION:-10s}
+WINDOW=${WINDOW:-5s}
+
+start=$(date +%s)
+mkdir -p results bin
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown) (+ the working tree)"
+  echo "nproc: $(nproc)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  echo "kernel: $(uname -sr)"
+  echo "go: $(go version)"
+  echo "GOMAXPROCS: default"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+} > results/machine.raw
+cat results/machine.raw
+
+echo "== build"
+go build -o bin/ ./cmd/...
+
+echo "== load: $SERIES series, conns $CONNS, $LOAD_REPS × ($WARMUP warm-up + $DURATION) per cell"
+./bin/load -serve=./bin/serve -series="$SERIES" -conns="$CONNS" -reps="$LOAD_REPS" -duration="$DURATION" -warmup="$WARMUP" \
+  -out=results/load.raw > /dev/null
+
+echo "== in-process benchmarks: -count=$COUNT -benchtime=$BENCHTIME"
+go test -run='^$' -bench=. -benchtime="$BENCHTIME" -count="$COUNT" . > results/bench.raw
+grep -E '^Benchmark' results/bench.raw | sed 's/^/  /' | cut -c1-160
+
+echo "== overhead: $REPS × (tiny app, app holding 32 MiB) × (without, with the bridge), $OVERHEAD_DURATION each"
+: > results/overhead.raw
+for rep in $(seq "$REPS"); do
+  for live in 0 $((32 << 20)); do
+    for bridge in false true; do
+      ./bin/overhead -bridge=$bridge -live=$live -duration="$OVERHEAD_DURATION" -window="$WINDOW" >> results/overhead.raw
+    done
+  done
+done
+
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >> results/machine.raw
+echo "run.sh took: $(( $(date +%s) - start )) s before the report" >> results/machine.raw
+
+echo "== report"
+{
+  echo "## One run of benchmarks/run.sh"
+  echo
+  sed 's/^/    /' results/machine.raw
+  echo
+  ./bin/report -dir=results
+} > results/summary.md
+cat results/summary.md
+echo
+echo "== run.sh took $(( $(date +%s) - start )) s"
