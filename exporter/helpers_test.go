@@ -7,15 +7,15 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/komachi-go/komachi/internal/plugintest"
 )
 
 var (
@@ -24,7 +24,7 @@ var (
 )
 
 // mackerelName is the rule mackerel-agent applies to a plugin metric name.
-var mackerelName = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+var mackerelName = plugintest.NameRule
 
 func attrs(kv ...string) attribute.Set {
 	var s []attribute.KeyValue
@@ -58,51 +58,9 @@ func ptI(v int64, a attribute.Set) metricdata.DataPoint[int64] {
 	return metricdata.DataPoint[int64]{Attributes: a, StartTime: t0, Time: t1, Value: v}
 }
 
-// pluginFlatten reads body exactly as mackerel-plugin-json does: decoded by
-// encoding/json into any, objects walked with keys joined by '.', an array's
-// elements named 0, 1, … in place of the array's own key, numbers kept,
-// strings, booleans and nulls dropped silently. It returns as errors what the
-// plugin would panic on, and what it would drop (the contract forbids both).
+// pluginFlatten reads body as mackerel-plugin-json does; see plugintest.
 func pluginFlatten(prefix string, body []byte) (map[string]float64, error) {
-	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
-		return nil, fmt.Errorf("invalid JSON: %w", err)
-	}
-	out := map[string]float64{}
-	var problems []string
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			for k, c := range x {
-				walk(path+"."+k, c)
-			}
-		case []any:
-			problems = append(problems, "array at "+path)
-			for i, c := range x {
-				if c == nil {
-					problems = append(problems, "null in array at "+path+" (the plugin panics)")
-				}
-				walk(path+"."+strconv.Itoa(i), c)
-			}
-		case float64:
-			if _, dup := out[path]; dup {
-				problems = append(problems, "two values on "+path)
-			}
-			out[path] = x
-		default:
-			problems = append(problems, fmt.Sprintf("%T at %s is dropped by the plugin", v, path))
-		}
-	}
-	if v == nil {
-		return nil, fmt.Errorf("top-level null (the plugin panics)")
-	}
-	walk(prefix, v)
-	if len(problems) > 0 {
-		sort.Strings(problems)
-		return out, fmt.Errorf("%s", strings.Join(problems, "; "))
-	}
-	return out, nil
+	return plugintest.Flatten(prefix, body)
 }
 
 // pluginLines renders flattened metrics as the plugin prints them

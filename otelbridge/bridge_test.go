@@ -2,7 +2,6 @@ package otelbridge
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/komachi-go/komachi/exporter"
 	"github.com/komachi-go/komachi/heartbeat"
+	"github.com/komachi-go/komachi/internal/plugintest"
 )
 
 func TestMain(m *testing.M) {
@@ -74,29 +74,15 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// flatten reads /stats the way mackerel-plugin-json does.
+// flatten reads /stats the way mackerel-plugin-json does, names without a
+// prefix.
 func flatten(t *testing.T, body string) map[string]float64 {
 	t.Helper()
-	var v any
-	if err := json.Unmarshal([]byte(body), &v); err != nil {
-		t.Fatalf("/stats is not JSON: %v", err)
+	flat, err := plugintest.Flatten("", []byte(body))
+	if err != nil {
+		t.Fatalf("/stats: %v", err)
 	}
-	out := map[string]float64{}
-	var walk func(string, any)
-	walk = func(p string, v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			for k, c := range x {
-				walk(p+"."+k, c)
-			}
-		case float64:
-			out[strings.TrimPrefix(p, ".")] = x
-		default:
-			t.Errorf("%s: %T in /stats", p, v)
-		}
-	}
-	walk("", v)
-	return out
+	return flat
 }
 
 func hasPrefix(flat map[string]float64, prefix string) bool {

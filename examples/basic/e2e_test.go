@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/komachi-go/komachi/internal/plugintest"
 )
 
 // TestEndToEnd builds the example, runs it on a free loopback port as a
@@ -88,7 +89,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	for name := range flat {
-		if !validName(name) {
+		if !plugintest.ValidName(name) {
 			t.Errorf("invalid Mackerel metric name %q", name)
 		}
 	}
@@ -170,26 +171,12 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 }
 
 func pluginFlatten(t *testing.T, body string) map[string]float64 {
-	var v any
-	if err := json.Unmarshal([]byte(body), &v); err != nil {
+	t.Helper()
+	flat, err := plugintest.Flatten("", []byte(body))
+	if err != nil {
 		t.Fatalf("/ops/stats: %v", err)
 	}
-	out := map[string]float64{}
-	var walk func(string, any)
-	walk = func(p string, v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			for k, c := range x {
-				walk(p+"."+k, c)
-			}
-		case float64:
-			out[strings.TrimPrefix(p, ".")] = x
-		default:
-			t.Errorf("%s holds a %T", p, v)
-		}
-	}
-	walk("", v)
-	return out
+	return flat
 }
 
 func hasPrefix(flat map[string]float64, prefix string) bool {
@@ -199,20 +186,6 @@ func hasPrefix(flat map[string]float64, prefix string) bool {
 		}
 	}
 	return false
-}
-
-func validName(s string) bool {
-	for _, seg := range strings.Split(s, ".") {
-		if seg == "" {
-			return false
-		}
-		for _, c := range []byte(seg) {
-			if !(c == '_' || c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 type syncBuffer struct {
