@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"hash/maphash"
 	"math"
 	"slices"
 	"strconv"
@@ -24,8 +25,20 @@ type leaf struct {
 	off, end uint32
 	bits     uint64
 	kind     valueKind
+	group    groupKind
 	series   int32
 }
+
+// groupKind says which graph of its instrument a leaf is a line of.
+type groupKind uint8
+
+const (
+	groupValue groupKind = iota // a gauge's or sum's lines
+	groupCount                  // a histogram's or summary's count
+	groupSum                    // a histogram's or summary's sum
+	groupStat                   // one distribution stat of a histogram with attributes, a line per series
+	groupDist                   // the distribution stats of a histogram without attributes, a line per stat
+)
 
 // span is a path in the builder's arena.
 type span struct{ off, end uint32 }
@@ -79,6 +92,7 @@ type point struct {
 type builder struct {
 	mode Mode
 	max  int
+	sel  selection
 
 	arena  []byte
 	leaves []leaf
@@ -94,6 +108,10 @@ type builder struct {
 	deltaBuf     []uint64 // window buckets of a cumulative explicit histogram
 	posBuf       []uint64 // window buckets of a cumulative exponential histogram
 	negBuf       []uint64
+	mergeBuf     []uint64 // buckets of a merged exponential histogram
+	seed         maphash.Seed
+	graphFP      uint64 // fingerprint of the graph definitions last built
+	shares       []int  // leaves per instrument, to share the series bound
 	quant        [len(quantileRanks)]float64
 	keySet       map[string]struct{} // paths renamed to in a pass of resolve
 	taken        []span              // paths as a pass of resolve began
@@ -112,29 +130,40 @@ const (
 	dropNonFinite  dropReason = iota // NaN or ±Inf
 	dropLimit                        // past WithMaxSeries
 	dropUnresolved                   // a collision still unresolved after maxPasses
+	dropOverflow                     // the SDK's overflow series: series over its cardinality limit
 	numDropReasons
 )
 
-var dropReasonNames = [numDropReasons]string{"nonfinite", "limit", "collision"}
+var dropReasonNames = [numDropReasons]string{"nonfinite", "limit", "collision", "overflow"}
 
 // buildResult is what one export adds to the exporter's own counters.
 type buildResult struct {
 	series     int
 	collisions int
 	dropped    [numDropReasons]int
+	graphs     []Graph // the graph definitions, when they changed
 }
 
 func newBuilder(c config) *builder {
-	return &builder{mode: c.mode, max: c.maxSeries, metrics: make(map[metricKey]*metricCache)}
+	return &builder{mode: c.mode, max: c.maxSeries, sel: c.selection, seed: maphash.MakeSeed(), metrics: make(map[metricKey]*metricCache)}
 }
 
 // build renders rm into a new JSON document. It never keeps rm's slices:
 // what outlives the export (in the caches) is the SDK's immutable strings
 // and attribute sets, and copies.
 //
-// The input is read once, in its own order, into points (windows applied);
-// the points are then emitted as leaves already in path order in the common
-// case, which is checked, and sorted only when needed.
+// It runs in stages, each over the previous one's output:
+//
+//   - select and window: the input is read once, in its own order; each
+//     instrument's rule (settled on first sight) says whether it is served,
+//     and each series' window is applied;
+//   - merge: a series whose rule drops attributes adds its window to its
+//     line, and the lines become points once every series is read (sweep,
+//     finishLines);
+//   - lay out: the points are emitted as leaves, each instrument within its
+//     share of the series bound, already in path order in the common case
+//     (checked, and sorted only when needed), and collisions are resolved;
+//   - write: the leaves are rendered as nested JSON.
 func (b *builder) build(rm *metricdata.ResourceMetrics) ([]byte, buildResult) {
 	b.arena = b.arena[:0]
 	b.leaves = b.leaves[:0]
@@ -152,13 +181,18 @@ func (b *builder) build(rm *metricdata.ResourceMetrics) ([]byte, buildResult) {
 		}
 	}
 	b.sweep()
+	b.finishLines()
+	b.share()
 	b.emit()
 	b.resolve()
-	if len(b.leaves) > b.max {
-		b.res.dropped[dropLimit] += len(b.leaves) - b.max
-		b.leaves = b.leaves[:b.max]
-	}
 	b.res.series = len(b.leaves)
+	if fp := b.graphFingerprint(); fp != b.graphFP || b.gen == 1 {
+		b.graphFP = fp
+		b.res.graphs = b.graphDefs()
+		if b.res.graphs == nil {
+			b.res.graphs = []Graph{}
+		}
+	}
 	doc := b.render()
 	clear(b.srcs) // drop references to series forgotten by the sweep
 	b.srcs = b.srcs[:0]
@@ -166,7 +200,10 @@ func (b *builder) build(rm *metricdata.ResourceMetrics) ([]byte, buildResult) {
 }
 
 func (b *builder) addMetric(sm *metricdata.ScopeMetrics, m *metricdata.Metrics) {
-	mc := b.metricFor(sm.Scope.Name, sm.Scope.Version, m.Name)
+	mc := b.metricFor(sm, m)
+	if mc.rule.Off {
+		return
+	}
 	switch d := m.Data.(type) {
 	case metricdata.Gauge[int64]:
 		addPoints(b, mc, d.DataPoints)
@@ -228,19 +265,24 @@ func isInt[N int64 | float64]() bool {
 	return ok
 }
 
-func setNumber[N int64 | float64](b *builder, v *value, v0 N) {
+// number is v0 as a value; a non-finite float is counted and left absent.
+func number[N int64 | float64](b *builder, v0 N) value {
+	var v value
 	if isInt[N]() {
-		b.set(v, "", uint64(int64(v0)), kindInt)
-		return
+		b.set(&v, "", uint64(int64(v0)), kindInt)
+	} else {
+		b.setFloat(&v, "", float64(v0))
 	}
-	b.setFloat(v, "", float64(v0))
+	return v
 }
 
 func addPoints[N int64 | float64](b *builder, mc *metricCache, dps []metricdata.DataPoint[N]) {
 	for i := range dps {
 		s := b.seriesFor(mc, dps[i].Attributes)
-		vs := b.addPoint(mc, s, shapeSingle, 1)
-		setNumber(b, &vs[0], dps[i].Value)
+		if s.line == nil {
+			continue
+		}
+		b.addScalar(mc, s, number(b, dps[i].Value))
 	}
 }
 
@@ -252,6 +294,9 @@ func addSum[N int64 | float64](b *builder, mc *metricCache, d metricdata.Sum[N])
 	for i := range d.DataPoints {
 		dp := &d.DataPoints[i]
 		s := b.seriesFor(mc, dp.Attributes)
+		if s.line == nil {
+			continue
+		}
 		v := dp.Value
 		switch {
 		case b.mode == Windowed && d.Temporality == metricdata.CumulativeTemporality:
@@ -263,8 +308,7 @@ func addSum[N int64 | float64](b *builder, mc *metricCache, d metricdata.Sum[N])
 			st := b.stateFor(s, stateSum)
 			v = runningSum(st, v)
 		}
-		vs := b.addPoint(mc, s, shapeSingle, 1)
-		setNumber(b, &vs[0], v)
+		b.addScalar(mc, s, number(b, v))
 	}
 }
 
@@ -311,22 +355,55 @@ func runningSum[N int64 | float64](st *seriesState, v N) N {
 	return N(st.fval)
 }
 
-// histStats fills in the stats of one histogram point.
-func (b *builder) histStats(vs []value, count uint64, sum float64, min, max float64, hasMin, hasMax bool, walk *bucketWalker) {
-	b.setUint(&vs[statCount], histStatNames[statCount], count)
-	b.setFloat(&vs[statSum], histStatNames[statSum], sum)
-	if count == 0 {
+// histStats fills in the stats of one histogram point that the
+// instrument's rule serves, in the instrument's unit. A window with no
+// count serves 0 for every stat, so that a line in Mackerel drops to zero
+// rather than breaking off, and the number of metrics stays put.
+func (b *builder) histStats(mc *metricCache, vs []value, hw *histWindow) {
+	mask, scale := mc.rule.stats, mc.unit.scale
+	if mask.has(statCount) {
+		b.setUint(&vs[statCount], histStatNames[statCount], hw.count)
+	}
+	if mask.has(statSum) {
+		b.setFloat(&vs[statSum], histStatNames[statSum], hw.sum*scale)
+	}
+	if hw.clamped {
+		mask &^= 1<<statMin | 1<<statMax
+	}
+	if hw.count == 0 {
+		for k := range numHistStats {
+			if mask.has(k) && k != statCount && k != statSum {
+				vs[k] = value{stat: histStatNames[k], kind: kindUint, ok: true}
+			}
+		}
 		return
 	}
-	b.setFloat(&vs[statAvg], histStatNames[statAvg], sum/float64(count))
-	if hasMin {
-		b.setFloat(&vs[statMin], histStatNames[statMin], min)
+	if mask.has(statAvg) {
+		b.setFloat(&vs[statAvg], histStatNames[statAvg], hw.sum/float64(hw.count)*scale)
 	}
-	if hasMax {
-		b.setFloat(&vs[statMax], histStatNames[statMax], max)
+	if hw.hasMin && mask.has(statMin) {
+		b.setFloat(&vs[statMin], histStatNames[statMin], hw.min*scale)
 	}
-	b.addQuantiles(vs, count, min, max, hasMin, hasMax, walk)
+	if hw.hasMax && mask.has(statMax) {
+		b.setFloat(&vs[statMax], histStatNames[statMax], hw.max*scale)
+	}
+	if mask&quantileStats == 0 || hw.noBuckets {
+		return
+	}
+	// A non-finite extreme (a NaN or an infinity recorded) bounds nothing,
+	// so it counts as not recorded.
+	hasMin := hw.hasMin && !math.IsNaN(hw.min) && !math.IsInf(hw.min, 0)
+	hasMax := hw.hasMax && !math.IsNaN(hw.max) && !math.IsInf(hw.max, 0)
+	estimateQuantiles(&b.quant, hw.count, hw.min, hw.max, hasMin, hasMax, &hw.walk)
+	for i, qr := range quantileRanks {
+		if mask.has(statP50 + i) {
+			b.setFloat(&vs[statP50+i], qr.stat, b.quant[i]*scale)
+		}
+	}
 }
+
+// quantileStats are the stats estimated from the buckets.
+const quantileStats statMask = 1<<statP50 | 1<<(statP50+1) | 1<<(statP50+2) | 1<<(statP50+3)
 
 // histSum converts a histogram's sum; an integral float renders as an integer.
 func histSum[N int64 | float64](v N) float64 { return float64(v) }
@@ -335,50 +412,30 @@ func addHistogram[N int64 | float64](b *builder, mc *metricCache, d metricdata.H
 	for i := range d.DataPoints {
 		dp := &d.DataPoints[i]
 		s := b.seriesFor(mc, dp.Attributes)
+		if s.line == nil {
+			continue
+		}
 		minV, hasMin := dp.Min.Value()
 		maxV, hasMax := dp.Max.Value()
-		count, sum, counts := dp.Count, histSum(dp.Sum), dp.BucketCounts
+		hw := histWindow{
+			count: dp.Count, sum: histSum(dp.Sum),
+			min: float64(minV), max: float64(maxV), hasMin: hasMin, hasMax: hasMax,
+			walk: explicitBuckets(dp.Bounds, dp.BucketCounts),
+		}
 		if b.mode == Windowed {
 			st := b.stateFor(s, stateHistogram)
 			if d.Temporality == metricdata.DeltaTemporality {
 				st.zeroFill = true
 			} else {
-				var first bool
-				count, sum, counts, first = b.windowHistogram(st, dp.StartTime.UnixNano(), dp.Count, sum, dp.Bounds, dp.BucketCounts)
-				if !first {
-					// The window's extremes are unknown; the all-time
-					// ones still bound its quantiles.
-					walk := explicitBuckets(dp.Bounds, counts)
-					b.histStatsClamped(b.addPoint(mc, s, shapeHist, numHistStats), count, sum, float64(minV), float64(maxV), hasMin, hasMax, &walk)
-					continue
-				}
+				count, sum, counts, first := b.windowHistogram(st, dp.StartTime.UnixNano(), dp.Count, hw.sum, dp.Bounds, dp.BucketCounts)
+				hw.count, hw.sum, hw.walk = count, sum, explicitBuckets(dp.Bounds, counts)
+				// The window's extremes are unknown; the all-time ones
+				// still bound its quantiles.
+				hw.clamped = !first
 			}
 		}
-		walk := explicitBuckets(dp.Bounds, counts)
-		b.histStats(b.addPoint(mc, s, shapeHist, numHistStats), count, sum, float64(minV), float64(maxV), hasMin, hasMax, &walk)
+		b.addHist(mc, s, &hw)
 	}
-}
-
-// addQuantiles fills in the estimated quantiles. A non-finite extreme (a NaN
-// or an infinity recorded) bounds nothing, so it counts as not recorded.
-func (b *builder) addQuantiles(vs []value, count uint64, min, max float64, hasMin, hasMax bool, walk *bucketWalker) {
-	hasMin = hasMin && !math.IsNaN(min) && !math.IsInf(min, 0)
-	hasMax = hasMax && !math.IsNaN(max) && !math.IsInf(max, 0)
-	estimateQuantiles(&b.quant, count, min, max, hasMin, hasMax, walk)
-	for i, qr := range quantileRanks {
-		b.setFloat(&vs[statP50+i], qr.stat, b.quant[i])
-	}
-}
-
-// histStatsClamped is histStats without the min and max leaves.
-func (b *builder) histStatsClamped(vs []value, count uint64, sum float64, min, max float64, hasMin, hasMax bool, walk *bucketWalker) {
-	b.setUint(&vs[statCount], histStatNames[statCount], count)
-	b.setFloat(&vs[statSum], histStatNames[statSum], sum)
-	if count == 0 {
-		return
-	}
-	b.setFloat(&vs[statAvg], histStatNames[statAvg], sum/float64(count))
-	b.addQuantiles(vs, count, min, max, hasMin, hasMax, walk)
 }
 
 // windowHistogram turns a cumulative explicit-bucket histogram into its
@@ -419,6 +476,9 @@ func addExpHistogram[N int64 | float64](b *builder, mc *metricCache, d metricdat
 	for i := range d.DataPoints {
 		dp := &d.DataPoints[i]
 		s := b.seriesFor(mc, dp.Attributes)
+		if s.line == nil {
+			continue
+		}
 		minV, hasMin := dp.Min.Value()
 		maxV, hasMax := dp.Max.Value()
 		w := expWindow{
@@ -435,13 +495,11 @@ func addExpHistogram[N int64 | float64](b *builder, mc *metricCache, d metricdat
 				extremes = b.windowExpHistogram(st, dp.StartTime.UnixNano(), &w)
 			}
 		}
-		walk := exponentialBuckets(w.scale, w.zero, w.zt, w.posOff, w.pos, w.negOff, w.neg)
-		vs := b.addPoint(mc, s, shapeHist, numHistStats)
-		if extremes {
-			b.histStats(vs, w.count, w.sum, float64(minV), float64(maxV), hasMin, hasMax, &walk)
-		} else {
-			b.histStatsClamped(vs, w.count, w.sum, float64(minV), float64(maxV), hasMin, hasMax, &walk)
-		}
+		b.addHist(mc, s, &histWindow{
+			count: w.count, sum: w.sum,
+			min: float64(minV), max: float64(maxV), hasMin: hasMin, hasMax: hasMax, clamped: !extremes,
+			walk: exponentialBuckets(w.scale, w.zero, w.zt, w.posOff, w.pos, w.negOff, w.neg),
+		})
 	}
 }
 
@@ -509,6 +567,9 @@ func addSummary(b *builder, mc *metricCache, d metricdata.Summary) {
 	for i := range d.DataPoints {
 		dp := &d.DataPoints[i]
 		s := b.seriesFor(mc, dp.Attributes)
+		if s.line == nil {
+			continue
+		}
 		count, sum := dp.Count, dp.Sum
 		if b.mode == Windowed {
 			// A summary's count and sum are cumulative by definition.
@@ -525,12 +586,27 @@ func addSummary(b *builder, mc *metricCache, d metricdata.Summary) {
 				st.fresh, st.start, st.count, st.fval = false, start, dp.Count, dp.Sum
 			}
 		}
-		vs := b.addPoint(mc, s, shapeList, 2+len(dp.QuantileValues))
-		b.setUint(&vs[0], "count", count)
-		b.setFloat(&vs[1], "sum", sum)
-		for j, qv := range dp.QuantileValues {
-			b.setFloat(&vs[2+j], quantileStat(qv.Quantile), qv.Value)
+		if s.line != s {
+			b.addSummaryLine(mc, s, count, sum)
+			continue
 		}
+		vs := b.addPoint(mc, s, shapeList, 2+len(dp.QuantileValues))
+		b.summaryStats(mc, vs, count, sum)
+		for j, qv := range dp.QuantileValues {
+			if stat := quantileStat(qv.Quantile); mc.rule.stats.hasName(stat) {
+				b.setFloat(&vs[2+j], stat, qv.Value*mc.unit.scale)
+			}
+		}
+	}
+}
+
+// summaryStats fills in a summary's count and sum, as the rule serves them.
+func (b *builder) summaryStats(mc *metricCache, vs []value, count uint64, sum float64) {
+	if mc.rule.stats.has(statCount) {
+		b.setUint(&vs[0], "count", count)
+	}
+	if mc.rule.stats.has(statSum) {
+		b.setFloat(&vs[1], "sum", sum*mc.unit.scale)
 	}
 }
 

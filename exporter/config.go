@@ -3,15 +3,21 @@ package exporter
 import (
 	"compress/gzip"
 	"fmt"
+	"log/slog"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 )
 
 // DefaultMaxSeries is the number of leaves /stats serves at most unless
-// WithMaxSeries says otherwise. Each leaf becomes one Mackerel custom metric;
-// a Go service with the runtime and host instrumentations and a few HTTP
-// routes serves a few hundred.
+// WithMaxSeries says otherwise: a safety net against an attribute that
+// takes unbounded values, far above what anyone would pay for (each leaf is
+// one Mackerel custom metric; see DefaultBudget).
 const DefaultMaxSeries = 10000
+
+// DefaultBudget is the number of leaves above which the exporter logs, once,
+// that /stats makes more Mackerel metrics than a Pod's share: a micro host
+// includes 30 metrics, and mackerel-container-agent's own take about 10.
+const DefaultBudget = 20
 
 // Mode says how monotonic sums and histograms are shown.
 type Mode int
@@ -42,8 +48,12 @@ func (m Mode) String() string {
 type config struct {
 	mode        Mode
 	maxSeries   int
+	budget      int
 	gzipLevel   int
 	aggregation sdkmetric.AggregationSelector
+	rules       []Rule
+	selection   selection
+	logger      *slog.Logger
 }
 
 // Option configures an Exporter.
@@ -61,11 +71,35 @@ func WithMode(m Mode) Option {
 	return optionFunc(func(c config) config { c.mode = m; return c })
 }
 
-// WithMaxSeries bounds the number of leaves in the document. The leaves past
-// the bound, in sorted order, are left out and counted as dropped with reason
-// "limit". The default is DefaultMaxSeries.
+// WithMaxSeries bounds the number of leaves in the document. The bound is
+// shared fairly among the instruments: when they would serve more, the
+// largest are cut to an equal share (the most that keeps the total within
+// the bound), whole series at a time in sorted order, and what is cut is
+// counted as dropped with reason "limit". komachi's own instruments are
+// never cut, so the count of what was dropped survives. The default is
+// DefaultMaxSeries.
 func WithMaxSeries(n int) Option {
 	return optionFunc(func(c config) config { c.maxSeries = n; return c })
+}
+
+// WithRules puts rules before DefaultRules: the first rule that matches an
+// instrument's name decides what /stats serves of it. Pass AllRules() to
+// serve everything. See Rule and ParseRules.
+func WithRules(rules ...Rule) Option {
+	return optionFunc(func(c config) config { c.rules = append(c.rules, rules...); return c })
+}
+
+// WithBudget sets the number of leaves (Mackerel metrics) above which the
+// exporter logs a warning, once; 0 turns the warning off. The default is
+// DefaultBudget.
+func WithBudget(n int) Option {
+	return optionFunc(func(c config) config { c.budget = n; return c })
+}
+
+// WithLogger sets where the exporter reports what needs a person's
+// attention (the budget exceeded); the default is slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c config) config { c.logger = l; return c })
 }
 
 // WithGzipLevel sets the compress/gzip level of the compressed copy of the
@@ -99,11 +133,14 @@ func newConfig(opts []Option) (config, error) {
 	c := config{
 		mode:        Windowed,
 		maxSeries:   DefaultMaxSeries,
+		budget:      DefaultBudget,
 		gzipLevel:   gzip.DefaultCompression,
 		aggregation: DefaultAggregation,
 	}
 	for _, o := range opts {
-		c = o.apply(c)
+		if o != nil {
+			c = o.apply(c)
+		}
 	}
 	if c.mode != Windowed && c.mode != Cumulative {
 		return c, fmt.Errorf("exporter: WithMode: unknown mode %d", int(c.mode))
@@ -116,6 +153,16 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if c.aggregation == nil {
 		return c, fmt.Errorf("exporter: WithAggregationSelector: selector is nil")
+	}
+	if c.budget < 0 {
+		return c, fmt.Errorf("exporter: WithBudget: must be >= 0, got %d", c.budget)
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	var err error
+	if c.selection, err = newSelection(c.rules); err != nil {
+		return c, fmt.Errorf("exporter: WithRules: %w", err)
 	}
 	return c, nil
 }

@@ -25,14 +25,16 @@ var ErrShutdown = fmt.Errorf("exporter: %w", sdkmetric.ErrExporterShutdown)
 type Exporter struct {
 	cfg config
 
-	doc atomic.Pointer[document]
+	doc    atomic.Pointer[document]
+	graphs atomic.Pointer[graphSet]
 
 	mu     sync.Mutex // serializes Export; guards b
 	b      *builder
 	gzPool sync.Pool // of *gzip.Writer; see compress
 
-	shutdown atomic.Bool
-	stats    selfStats
+	shutdown   atomic.Bool
+	stats      selfStats
+	overBudget bool // logged once that the document makes more metrics than the budget
 }
 
 var _ sdkmetric.Exporter = (*Exporter)(nil)
@@ -103,6 +105,13 @@ func (e *Exporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) e
 		return fmt.Errorf("exporter: gzip: %w", err)
 	}
 	e.doc.Store(&document{body: body, gzipped: gzipped})
+	if res.graphs != nil {
+		var version uint64 = 1
+		if g := e.graphs.Load(); g != nil {
+			version = g.version + 1
+		}
+		e.graphs.Store(&graphSet{graphs: res.graphs, version: version})
+	}
 
 	s := &e.stats
 	s.exports.Add(1)
@@ -114,6 +123,12 @@ func (e *Exporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) e
 		s.dropped[i].Add(int64(n))
 	}
 	s.durationNanos.Store(int64(time.Since(start)))
+	if b := e.cfg.budget; b > 0 && res.series > b && !e.overBudget {
+		e.overBudget = true
+		e.cfg.logger.Warn("komachi: /stats makes more Mackerel metrics than its budget; each metric over a Pod's 30 bills more micro hosts",
+			"metrics", res.series, "budget", b,
+			"hint", "choose what /stats serves with KOMACHI_STATS_SELECT or exporter.WithRules; see komachi.exporter.metrics")
+	}
 	return nil
 }
 
@@ -179,11 +194,16 @@ func (e *Exporter) Shutdown(ctx context.Context) error {
 // komachi.exporter.*:
 //
 //	komachi.exporter.exports             counter  exports done
-//	komachi.exporter.series              gauge    leaves in the last document
+//	komachi.exporter.metrics             gauge    leaves in the last document: the Mackerel metrics it makes
 //	komachi.exporter.document.size       gauge    bytes of the last document, by komachi.encoding (identity, gzip)
 //	komachi.exporter.collisions          counter  leaves renamed to keep colliding series apart
-//	komachi.exporter.dropped             counter  values left out, by komachi.reason (nonfinite, limit, collision)
+//	komachi.exporter.dropped             counter  values left out, by komachi.reason (nonfinite, limit,
+//	                                              collision), and overflow: series the SDK folded into its
+//	                                              overflow series (one per instrument over its cardinality limit)
 //	komachi.exporter.export.duration     gauge    seconds the last export took
+//
+// DefaultRules serve komachi.exporter.metrics and the total of
+// komachi.exporter.dropped.
 //
 // The values describe the export before the collection that reads them.
 // Unregister the returned Registration to stop.
@@ -193,7 +213,7 @@ func (e *Exporter) RegisterMetrics(mp metric.MeterProvider) (metric.Registration
 	newInt := func(err error) { errs = append(errs, err) }
 	exports, err := m.Int64ObservableCounter("komachi.exporter.exports", metric.WithUnit("{export}"), metric.WithDescription("Exports rendered into the /stats document."))
 	newInt(err)
-	series, err := m.Int64ObservableGauge("komachi.exporter.series", metric.WithUnit("{series}"), metric.WithDescription("Leaves in the last /stats document."))
+	series, err := m.Int64ObservableGauge("komachi.exporter.metrics", metric.WithUnit("{metric}"), metric.WithDescription("Mackerel metrics (numeric leaves) in the last /stats document"))
 	newInt(err)
 	size, err := m.Int64ObservableGauge("komachi.exporter.document.size", metric.WithUnit("By"), metric.WithDescription("Size of the last /stats document."))
 	newInt(err)

@@ -35,6 +35,9 @@ func (b *builder) emit() {
 		}
 		members++
 		slices.SortFunc(pts, func(x, y point) int { return bytes.Compare(x.s.seg, y.s.seg) })
+		if mc.cap >= 0 {
+			pts = b.cut(mc, pts)
+		}
 		shape := pts[0].shape
 		for i := 1; i < len(pts); i++ {
 			if pts[i].shape != shape {
@@ -81,8 +84,16 @@ func (b *builder) sortCluster(start, members int) {
 	}
 }
 
-// emitValue appends the leaf name[.stat][.attrs] of value k of point p, if
-// the value is there.
+// emitValue appends the leaf of value k of point p, if the value is there.
+// Its parent is the graph it is a line of, which holds one instrument and
+// one unit:
+//
+//	name.line             a gauge's or sum's series
+//	name.stat.line        a histogram's count or sum, or another stat with attributes
+//	name.stat             a histogram's other stats without attributes: one graph
+//
+// where line is the attribute segment, or for a series without attributes
+// the last segment of its parent (go.goroutine.count.count).
 func (b *builder) emitValue(mc *metricCache, p *point, k int) {
 	v := &b.vals[int(p.off)+k]
 	if !v.ok {
@@ -90,16 +101,101 @@ func (b *builder) emitValue(mc *metricCache, p *point, k int) {
 	}
 	off := len(b.arena)
 	b.arena = append(b.arena, mc.name...)
-	if v.stat != "" {
+	seg := p.s.seg
+	group := groupValue
+	switch {
+	case v.stat != "":
 		b.arena = append(b.arena, v.stat...)
-		b.arena = append(b.arena, sep)
+		switch {
+		case v.stat == "count":
+			group = groupCount
+		case v.stat == "sum":
+			group = groupSum
+		case len(seg) > 0:
+			group = groupStat
+		default:
+			group = groupDist
+		}
+		if len(seg) > 0 {
+			b.arena = append(b.arena, sep)
+			b.arena = append(b.arena, seg...)
+		} else if group != groupDist {
+			b.arena = append(b.arena, sep)
+			b.arena = append(b.arena, v.stat...)
+		}
+	case len(seg) > 0:
+		b.arena = append(b.arena, seg...)
+	default:
+		b.arena = append(b.arena, mc.last...)
 	}
-	if len(p.s.seg) > 0 {
-		b.arena = append(b.arena, p.s.seg...)
-	} else {
-		b.arena = b.arena[:len(b.arena)-1] // drop the trailing sep
+	b.leaves = append(b.leaves, leaf{off: uint32(off), end: uint32(len(b.arena)), bits: v.bits, kind: v.kind, group: group, series: p.src})
+}
+
+// okValues is the number of leaves point p makes.
+func (b *builder) okValues(p *point) int {
+	n := 0
+	for _, v := range b.vals[p.off : p.off+p.n] {
+		if v.ok {
+			n++
+		}
 	}
-	b.leaves = append(b.leaves, leaf{off: uint32(off), end: uint32(len(b.arena)), bits: v.bits, kind: v.kind, series: p.src})
+	return n
+}
+
+// share settles each instrument's share of the series bound for this
+// export, when the instruments would serve more leaves than the bound: the
+// largest share that keeps the total within it (max-min fairness). Those
+// under it keep every leaf; the others are cut to it. komachi's own
+// instruments are never cut and count against the bound first.
+func (b *builder) share() {
+	total, own := 0, 0
+	b.shares = b.shares[:0]
+	for _, mc := range b.active {
+		mc.cap, mc.leafCount = -1, 0
+		for i := range mc.pts {
+			mc.leafCount += b.okValues(&mc.pts[i])
+		}
+		total += mc.leafCount
+		if mc.own {
+			own += mc.leafCount
+		} else if mc.leafCount > 0 {
+			b.shares = append(b.shares, mc.leafCount)
+		}
+	}
+	if total <= b.max {
+		return
+	}
+	budget, rest := max(b.max-own, 0), len(b.shares)
+	slices.Sort(b.shares)
+	limit := 0
+	for _, n := range b.shares {
+		if n > budget/rest {
+			limit = budget / rest
+			break
+		}
+		budget -= n
+		rest--
+	}
+	for _, mc := range b.active {
+		if !mc.own && mc.leafCount > limit {
+			mc.cap = limit
+		}
+	}
+}
+
+// cut keeps the first points, in order, whose leaves fit in mc's share, and
+// counts the leaves of the others as dropped.
+func (b *builder) cut(mc *metricCache, pts []point) []point {
+	used := 0
+	for i := range pts {
+		n := b.okValues(&pts[i])
+		if used+n > mc.cap {
+			b.res.dropped[dropLimit] += mc.leafCount - used
+			return pts[:i]
+		}
+		used += n
+	}
+	return pts
 }
 
 func (b *builder) leavesSorted(leaves []leaf) bool {

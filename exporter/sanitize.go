@@ -123,7 +123,7 @@ func appendAttrValue(dst []byte, v attribute.Value) []byte {
 	case attribute.FLOAT64:
 		return sanitizeTail(strconv.AppendFloat(dst, v.AsFloat64(), 'g', -1, 64), len(dst))
 	default:
-		return appendSanitized(dst, v.Emit())
+		return appendSanitized(dst, v.String())
 	}
 }
 

@@ -1,7 +1,11 @@
 package exporter
 
 import (
+	"bytes"
+	"strings"
+
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 // metricKey names an instrument across exports. Instruments that differ only
@@ -19,6 +23,19 @@ type metricKey struct {
 type metricCache struct {
 	key  metricKey
 	name []byte // the name's segments, each followed by sep
+	last []byte // the name's last segment: the line of a series without attributes
+
+	rule *compiledRule // what /stats serves of it
+	unit unit          // how its values are served
+	desc string        // its description, for graph definitions
+	own  bool          // komachi's own: never cut by the series bound
+
+	// lines holds the lines series are merged into, when the rule drops
+	// attributes, by the hash of the attributes kept (chained like series).
+	lines     map[attribute.Distinct]*seriesCache
+	touched   []*seriesCache // the lines with a contribution in this export
+	cap       int            // leaves it may serve in this export; -1: no bound
+	leafCount int            // leaves its points make in this export
 
 	// series holds the instrument's series by the hash the SDK itself keys
 	// them by; sets whose hashes collide are chained through next.
@@ -39,6 +56,11 @@ type metricCache struct {
 // seriesCache is one series of an instrument: its attribute set (immutable,
 // shared with the SDK), the attribute segment computed from it once, and
 // the window state if the series needs one.
+//
+// When the instrument's rule drops attributes, a series contributes to a
+// line: a seriesCache of its own, not in metricCache.series, whose attrs are
+// the attributes kept, and which holds the sum of its members' windows.
+// Otherwise a series is its own line.
 type seriesCache struct {
 	m     *metricCache
 	attrs attribute.Set
@@ -46,6 +68,11 @@ type seriesCache struct {
 	next  *seriesCache
 	gen   uint64 // the last export whose input held the series
 	state *seriesState
+
+	line     *seriesCache // where its values go; nil when the rule excludes it
+	overflow bool         // the SDK's overflow series
+	members  int          // of a line: the series that contribute to it
+	acc      *lineAcc     // of a merged line: this export's sum
 }
 
 // stateKind says what a seriesState remembers.
@@ -84,15 +111,40 @@ type seriesState struct {
 
 // metricFor returns the cache of an instrument, creating it on first sight,
 // and enrolls it in the export in progress.
-func (b *builder) metricFor(scopeName, scopeVersion, name string) *metricCache {
-	k := metricKey{scopeName: scopeName, scopeVersion: scopeVersion, name: name}
+// On first sight it also settles what /stats serves of the instrument (its
+// rule) and how (its unit), once: a rule is a matter of its name.
+func (b *builder) metricFor(sm *metricdata.ScopeMetrics, m *metricdata.Metrics) *metricCache {
+	k := metricKey{scopeName: sm.Scope.Name, scopeVersion: sm.Scope.Version, name: m.Name}
 	mc := b.metrics[k]
 	if mc == nil {
-		mc = &metricCache{key: k, name: appendName(nil, name), series: make(map[attribute.Distinct]*seriesCache)}
+		name := appendName(nil, m.Name)
+		last := name[:len(name)-1]
+		if i := bytes.LastIndexByte(last, sep); i >= 0 {
+			last = last[i+1:]
+		}
+		mc = &metricCache{
+			key: k, name: name, last: last,
+			rule: b.sel.lookup(m.Name), unit: mackerelUnit(m.Unit, isIntegerData(m.Data)), desc: m.Description,
+			own:    strings.HasPrefix(k.scopeName, ownScopePrefix),
+			series: make(map[attribute.Distinct]*seriesCache),
+		}
 		b.metrics[k] = mc
 	}
 	b.activate(mc)
 	return mc
+}
+
+// ownScopePrefix begins the instrumentation scope of komachi's own metrics.
+const ownScopePrefix = "github.com/komachi-go/komachi/"
+
+// isIntegerData reports whether an instrument's values are integers: its
+// served values are, unless a unit scales them.
+func isIntegerData(d metricdata.Aggregation) bool {
+	switch d.(type) {
+	case metricdata.Gauge[int64], metricdata.Sum[int64]:
+		return true
+	}
+	return false
 }
 
 // activate enrolls mc in the export in progress, once.
@@ -103,6 +155,8 @@ func (b *builder) activate(mc *metricCache) {
 	mc.gen = b.gen
 	mc.seen, mc.statesSeen = 0, 0
 	mc.pts = mc.pts[:0]
+	clear(mc.touched)
+	mc.touched = mc.touched[:0]
 	b.active = append(b.active, mc)
 }
 
@@ -118,15 +172,81 @@ func (b *builder) seriesFor(mc *metricCache, set attribute.Set) *seriesCache {
 		s = s.next
 	}
 	if s == nil {
-		s = &seriesCache{m: mc, attrs: set, seg: appendAttrSegment(nil, &set), next: head}
+		s = &seriesCache{m: mc, attrs: set, next: head, overflow: isOverflow(&set)}
+		if !mc.rule.merges() {
+			s.line, s.seg = s, lineSegment(&set, s.overflow)
+		} else if kept, ok := mc.rule.keep(&set); ok {
+			s.line = b.lineFor(mc, kept)
+			s.line.members++
+		}
 		mc.series[d] = s
 		mc.count++
 	}
 	if s.gen != b.gen {
 		s.gen = b.gen
 		mc.seen++
+		if s.overflow {
+			b.res.dropped[dropOverflow]++
+		}
 	}
 	return s
+}
+
+// lineSegment is the attribute segment of a line: the values of set, or a
+// name that says what the SDK's overflow series is.
+func lineSegment(set *attribute.Set, overflow bool) []byte {
+	if overflow {
+		return []byte(overflowSegment)
+	}
+	return appendAttrSegment(nil, set)
+}
+
+// lineFor returns the line of mc that keeps the attributes kept, creating it
+// on first need.
+func (b *builder) lineFor(mc *metricCache, kept attribute.Set) *seriesCache {
+	if mc.lines == nil {
+		mc.lines = make(map[attribute.Distinct]*seriesCache)
+	}
+	d := kept.Equivalent()
+	head := mc.lines[d]
+	l := head
+	for l != nil && !l.attrs.Equals(&kept) {
+		l = l.next
+	}
+	if l == nil {
+		l = &seriesCache{m: mc, attrs: kept, seg: lineSegment(&kept, isOverflow(&kept)), next: head, acc: &lineAcc{}}
+		l.line = l
+		mc.lines[d] = l
+	}
+	return l
+}
+
+// dropMember forgets that series s contributes to its line, and the line
+// once nothing does.
+func (mc *metricCache) dropMember(s *seriesCache) {
+	l := s.line
+	if l == nil || l == s {
+		return
+	}
+	if l.members--; l.members > 0 {
+		return
+	}
+	d := l.attrs.Equivalent()
+	var prev *seriesCache
+	for x := mc.lines[d]; x != nil; prev, x = x, x.next {
+		if x != l {
+			continue
+		}
+		switch {
+		case prev != nil:
+			prev.next = x.next
+		case x.next != nil:
+			mc.lines[d] = x.next
+		default:
+			delete(mc.lines, d)
+		}
+		return
+	}
 }
 
 // stateFor returns the state of series s, creating it on first sight (or
@@ -168,7 +288,7 @@ func (b *builder) sweep() {
 			continue
 		}
 		b.sweepMetric(mc)
-		if mc.count == 0 {
+		if mc.count == 0 && !mc.rule.Off {
 			delete(b.metrics, k)
 		}
 	}
@@ -189,6 +309,7 @@ func (b *builder) sweepMetric(mc *metricCache) {
 			}
 			if s.gen != b.gen && s.state == nil {
 				mc.count--
+				mc.dropMember(s)
 			} else {
 				s.next = nil
 				if last == nil {
@@ -212,12 +333,12 @@ func (b *builder) sweepMetric(mc *metricCache) {
 // zeroFill adds the point of a delta series that got nothing in this window.
 func (b *builder) zeroFill(mc *metricCache, s *seriesCache) {
 	b.activate(mc)
-	if s.state.kind == stateSum {
-		vs := b.addPoint(mc, s, shapeSingle, 1)
-		vs[0] = value{bits: 0, kind: kindInt, ok: true}
+	if s.line == nil {
 		return
 	}
-	vs := b.addPoint(mc, s, shapeHist, numHistStats)
-	vs[statCount] = value{stat: histStatNames[statCount], kind: kindUint, ok: true}
-	vs[statSum] = value{stat: histStatNames[statSum], kind: kindUint, ok: true}
+	if s.state.kind == stateSum {
+		b.addScalar(mc, s, value{kind: kindInt, ok: true})
+		return
+	}
+	b.addHist(mc, s, &histWindow{})
 }
