@@ -28,13 +28,6 @@ import (
 
 var sizes = []int{100, 1000, 10000}
 
-// collectRender is one contender's collection plus render, over a provider
-// holding only the synthetic series (no runtime or host instruments, so the
-// cost divides cleanly by the number of series).
-type collectRender struct {
-	setup func(b *testing.B) (sdkmetric.Reader, func() int)
-}
-
 // BenchmarkCollectRender measures one collection plus render:
 //
 //   - komachi: a ManualReader's Collect handed to exporter.Export, which is
@@ -100,7 +93,7 @@ func benchPrometheus(b *testing.B, n int, gz bool) {
 		b.Fatal(err)
 	}
 	// The format promhttp picks for a scraper that sends no Accept header.
-	format := expfmt.Negotiate(http.Header{})
+	format := expfmt.NegotiateAccept(http.Header{}, expfmt.DefaultAcceptedFormats()...)
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(nil) // promhttp pools gzip writers at the default level
 	var plainLen, gzLen int

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"hash/maphash"
 	"io"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -147,4 +149,66 @@ func graphDef(mc *metricCache, group groupKind, name string) Graph {
 		stacked = false
 	}
 	return Graph{Name: name, Label: label, Unit: unit, Metrics: []GraphMetric{{Name: "*", Label: "%1", Stacked: stacked}}}
+}
+
+// GraphsHandler returns an http.Handler serving the graph definitions of the
+// current document (see Graphs and WriteGraphs) as JSON, named under the
+// prefix of the query's "prefix" parameter, or under defaultPrefix without
+// one: the prefix must be the one mackerel-plugin-json runs with
+// (-prefix), since Mackerel names the metrics custom.<prefix>.…. It answers
+// like Handler: GET and HEAD, 503 before the first export, 400 for a prefix
+// that is not a metric name, 405 otherwise, with "Cache-Control: no-store"
+// and "X-Content-Type-Options: nosniff". It renders per request: it is for
+// people and set-up scripts, not for every scrape.
+func (e *Exporter) GraphsHandler(defaultPrefix string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != "" {
+			w.Header()["Allow"] = hdrAllowGet
+			writeError(w, r, http.StatusMethodNotAllowed, bodyNotAllowed)
+			return
+		}
+		graphs, version := e.Graphs()
+		if version == 0 {
+			writeError(w, r, http.StatusServiceUnavailable, bodyNoDocument)
+			return
+		}
+		prefix := defaultPrefix
+		if p, ok := r.URL.Query()["prefix"]; ok && len(p) > 0 {
+			prefix = p[0]
+		}
+		if prefix != "" && !ValidPrefix(prefix) {
+			writeError(w, r, http.StatusBadRequest, bodyBadPrefix)
+			return
+		}
+		var buf bytes.Buffer
+		if err := WriteGraphs(&buf, prefix, graphs); err != nil {
+			writeError(w, r, http.StatusInternalServerError, bodyGraphsFailed)
+			return
+		}
+		write(w, r, http.StatusOK, hdrJSON, buf.Bytes(), []string{strconv.Itoa(buf.Len())})
+	})
+}
+
+var (
+	bodyBadPrefix    = newFixedBody("400 bad prefix: want metric-name segments [-a-zA-Z0-9_]+ joined by dots, as mackerel-plugin-json's -prefix\n")
+	bodyGraphsFailed = newFixedBody("500 graph definitions could not be written\n")
+)
+
+// ValidPrefix reports whether p can stand before a Mackerel metric name:
+// one or more segments of [-a-zA-Z0-9_]+ joined by dots.
+func ValidPrefix(p string) bool {
+	if p == "" {
+		return false
+	}
+	for _, seg := range strings.Split(p, ".") {
+		if seg == "" {
+			return false
+		}
+		for i := 0; i < len(seg); i++ {
+			if !validByte(seg[i]) {
+				return false
+			}
+		}
+	}
+	return true
 }

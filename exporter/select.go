@@ -179,10 +179,6 @@ func (m statMask) hasName(name string) bool {
 	return m == allStats
 }
 
-// distribution is the stats drawn in one graph when a histogram has no
-// attribute: the ones in the instrument's unit that describe one value.
-const distribution statMask = 1<<statAvg | 1<<statMin | 1<<statMax | 1<<statP50 | 1<<(statP50+1) | 1<<(statP50+2) | 1<<(statP50+3)
-
 // keyFilter keeps one attribute key, and with values only the series whose
 // value is among them.
 type keyFilter struct {

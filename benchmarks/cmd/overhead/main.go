@@ -104,7 +104,7 @@ func run(o options) (*Report, error) {
 	// marks them as it would a real app's caches.
 	type entry struct {
 		next *entry
-		data [4<<10 - 8]byte
+		_    [4<<10 - 8]byte
 	}
 	var live *entry
 	for range o.live / (4 << 10) {
