@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
@@ -27,7 +28,7 @@ func TestHistStatNamesAreInPathOrder(t *testing.T) {
 // the full sort of the leaves, which made exports superlinear, is not needed.
 func TestCommonInputNeedsNoFullSort(t *testing.T) {
 	for _, kind := range []string{"gauge", "counter", "histogram"} {
-		exp, _ := New(WithMaxSeries(1 << 20))
+		exp, _ := New(serveAll(), WithMaxSeries(1<<20))
 		for range 2 {
 			if err := exp.Export(context.Background(), benchInput(kind, 1000)); err != nil {
 				t.Fatal(err)
@@ -39,12 +40,12 @@ func TestCommonInputNeedsNoFullSort(t *testing.T) {
 	}
 	// Prefix-related names interleave: their leaves, and only theirs, are
 	// sorted.
-	exp, _ := New()
+	exp, _ := New(serveAll())
 	in := benchInput("counter", 100)
 	in.ScopeMetrics[0].Metrics = append(in.ScopeMetrics[0].Metrics, gaugeI("a.b", ptI(1, attrs("k", "z"))), gaugeI("a.b.c", ptI(2, attribute.NewSet())))
 	_ = exp.Export(context.Background(), in)
 	body, _ := exp.Document()
-	if exp.b.sorts != 0 || exp.b.clusterSorts != 1 || !strings.HasPrefix(string(body), `{"a":{"b":{"c":2,"z":1}},"app":`) {
+	if exp.b.sorts != 0 || exp.b.clusterSorts != 1 || !strings.HasPrefix(string(body), `{"a":{"b":{"c":{"c":2},"z":1}},"app":`) {
 		t.Errorf("%d full sorts, %d sorts of clusters, body %.60s", exp.b.sorts, exp.b.clusterSorts, body)
 	}
 }
@@ -75,7 +76,7 @@ func cachedSeries(t *testing.T, b *builder) (metrics, series, states int) {
 // Memory follows the series that exist: what disappears is forgotten at the
 // next export, except delta series, which are served as zeros.
 func TestCachesForgetSeriesThatAreGone(t *testing.T) {
-	exp, _ := New()
+	exp, _ := New(serveAll())
 	ctx := context.Background()
 	many := benchInput("counter", 500)
 	many.ScopeMetrics[0].Metrics = append(many.ScopeMetrics[0].Metrics, metricdata.Metrics{Name: "jobs", Data: metricdata.Sum[int64]{
@@ -94,7 +95,7 @@ func TestCachesForgetSeriesThatAreGone(t *testing.T) {
 	if m, s, st := cachedSeries(t, exp.b); m != 2 || s != 2 || st != 1 {
 		t.Errorf("after the series went: %d metrics, %d series, %d states, want the gauge and the delta series", m, s, st)
 	}
-	if body, _ := exp.Document(); string(body) != `{"g":1,"jobs":{"mail":0}}` {
+	if body, _ := exp.Document(); string(body) != `{"g":{"g":1},"jobs":{"mail":0}}` {
 		t.Errorf("got %s", body)
 	}
 	if err := exp.Export(ctx, rmOf()); err != nil {
@@ -108,9 +109,13 @@ func TestCachesForgetSeriesThatAreGone(t *testing.T) {
 // Two attribute sets whose hashes collide are two series. A real collision
 // of the 64-bit hash is not at hand, so one is planted.
 func TestSeriesWithCollidingHashesStayApart(t *testing.T) {
-	b := newBuilder(config{mode: Windowed, maxSeries: 100})
+	cfg, err := newConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBuilder(cfg)
 	b.gen = 1
-	mc := b.metricFor("s", "", "m")
+	mc := b.metricFor(&metricdata.ScopeMetrics{Scope: instrumentation.Scope{Name: "s"}}, &metricdata.Metrics{Name: "m"})
 	a, other := attrs("k", "a"), attrs("k", "b")
 	planted := &seriesCache{m: mc, attrs: other, seg: appendAttrSegment(nil, &other)}
 	mc.series[a.Equivalent()] = planted

@@ -14,8 +14,11 @@ import (
 )
 
 // A counter and a gauge over three windows, and the document
-// mackerel-plugin-json reads at the end of each. In a service the reader is a PeriodicReader whose interval is the
-// window; a ManualReader makes the example deterministic.
+// mackerel-plugin-json reads at the end of each. In a service the reader is
+// a PeriodicReader whose interval is the window; a ManualReader makes the
+// example deterministic. Every group of sibling leaves is one instrument,
+// which Mackerel draws as one graph: a series without attributes repeats
+// the name's last segment (app.queue.depth.depth).
 func Example() {
 	exp, err := exporter.New()
 	if err != nil {
@@ -26,7 +29,7 @@ func Example() {
 	defer func() { _ = mp.Shutdown(context.Background()) }()
 
 	meter := mp.Meter("example")
-	requests, _ := meter.Int64Counter("http.server.requests")
+	requests, _ := meter.Int64Counter("app.requests")
 	queue, _ := meter.Int64Gauge("app.queue.depth")
 
 	ctx := context.Background()
@@ -52,9 +55,9 @@ func Example() {
 
 	endWindow() // a quiet window: 0, not a gap; the gauge keeps its level
 	// Output:
-	// {"app":{"queue":{"depth":12}},"http":{"server":{"requests":{"_":0}}}}
-	// {"app":{"queue":{"depth":12}},"http":{"server":{"requests":{"_":1,"_users__id_":3}}}}
-	// {"app":{"queue":{"depth":12}},"http":{"server":{"requests":{"_":0,"_users__id_":0}}}}
+	// {"app":{"queue":{"depth":{"depth":12}},"requests":{"_":0}}}
+	// {"app":{"queue":{"depth":{"depth":12}},"requests":{"_":1,"_users__id_":3}}}
+	// {"app":{"queue":{"depth":{"depth":12}},"requests":{"_":0,"_users__id_":0}}}
 }
 
 // Sanitize is the rule every part of a name goes through.

@@ -3,6 +3,8 @@ package exporter
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +16,13 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain keeps the budget's warning out of the tests' output: most
+// tests serve more than DefaultBudget leaves, and the tests of the warning
+// give a logger of their own.
+func TestMain(m *testing.M) {
+	slog.SetDefault(slog.New(slog.DiscardHandler))
+	goleak.VerifyTestMain(m)
+}
 
 // window drives an exporter the way a PeriodicReader does, one Collect and
 // Export per window, on a real MeterProvider.
@@ -74,7 +82,7 @@ func wantLeaf(t *testing.T, flat map[string]float64, name string, want float64) 
 }
 
 func TestWindowedCounterShowsTheIncreaseOfTheLastWindow(t *testing.T) {
-	w := newWindow(t)
+	w := newWindow(t, serveAll())
 	ctx := context.Background()
 	m := w.mp.Meter("test")
 	c, _ := m.Int64Counter("jobs.done")
@@ -96,9 +104,9 @@ func TestWindowedCounterShowsTheIncreaseOfTheLastWindow(t *testing.T) {
 	// starts here and increases are 0.
 	flat := w.close()
 	wantLeaf(t, flat, "app.jobs.done.mail", 0)
-	wantLeaf(t, flat, "app.work.seconds", 0)
-	wantLeaf(t, flat, "app.cpu.ticks", 0)
-	wantLeaf(t, flat, "app.queue.depth", 7)
+	wantLeaf(t, flat, "app.work.seconds.seconds", 0)
+	wantLeaf(t, flat, "app.cpu.ticks.ticks", 0)
+	wantLeaf(t, flat, "app.queue.depth.depth", 7)
 
 	c.Add(ctx, 3, metric.WithAttributes(attribute.String("queue", "mail")))
 	c.Add(ctx, 2, metric.WithAttributes(attribute.String("queue", "sms")))
@@ -108,53 +116,56 @@ func TestWindowedCounterShowsTheIncreaseOfTheLastWindow(t *testing.T) {
 	flat = w.close()
 	wantLeaf(t, flat, "app.jobs.done.mail", 3)
 	wantLeaf(t, flat, "app.jobs.done.sms", 2) // first seen now: counts from its start
-	wantLeaf(t, flat, "app.work.seconds", 0.25)
-	wantLeaf(t, flat, "app.cpu.ticks", 60)
-	wantLeaf(t, flat, "app.queue.depth", 5) // a level, not an increase
+	wantLeaf(t, flat, "app.work.seconds.seconds", 0.25)
+	wantLeaf(t, flat, "app.cpu.ticks.ticks", 60)
+	wantLeaf(t, flat, "app.queue.depth.depth", 5) // a level, not an increase
 
 	// A window with nothing: increases are 0, the level stays.
 	flat = w.close()
 	wantLeaf(t, flat, "app.jobs.done.mail", 0)
 	wantLeaf(t, flat, "app.jobs.done.sms", 0)
-	wantLeaf(t, flat, "app.cpu.ticks", 0)
-	wantLeaf(t, flat, "app.queue.depth", 5)
+	wantLeaf(t, flat, "app.cpu.ticks.ticks", 0)
+	wantLeaf(t, flat, "app.queue.depth.depth", 5)
 
 	// A source that resets counts from zero again.
 	observed = 10
 	flat = w.close()
-	wantLeaf(t, flat, "app.cpu.ticks", 10)
+	wantLeaf(t, flat, "app.cpu.ticks.ticks", 10)
 }
 
 func TestWindowedHistogram(t *testing.T) {
-	w := newWindow(t)
+	w := newWindow(t, serveAll())
 	ctx := context.Background()
 	h, _ := w.mp.Meter("test").Float64Histogram("op.duration", metric.WithExplicitBucketBoundaries(0.1, 0.2, 0.5, 1))
 	for _, v := range []float64{0.05, 0.15, 0.15, 0.3} {
 		h.Record(ctx, v)
 	}
 	flat := w.close()
-	wantLeaf(t, flat, "app.op.duration.count", 4)
+	wantLeaf(t, flat, "app.op.duration.count.count", 4)
 	wantLeaf(t, flat, "app.op.duration.max", 0.3)
 	wantLeaf(t, flat, "app.op.duration.min", 0.05)
 
 	h.Record(ctx, 0.9)
 	flat = w.close()
-	wantLeaf(t, flat, "app.op.duration.count", 1)
+	wantLeaf(t, flat, "app.op.duration.count.count", 1)
 	wantLeaf(t, flat, "app.op.duration.min", 0.9) // the window's, not all time's
 	wantLeaf(t, flat, "app.op.duration.p99", 0.9)
 
+	// An empty window serves 0 for every stat: the lines drop to zero
+	// rather than break off, and the number of metrics stays put.
 	flat = w.close()
-	wantLeaf(t, flat, "app.op.duration.count", 0)
-	wantLeaf(t, flat, "app.op.duration.sum", 0)
-	for _, stat := range []string{"avg", "min", "max", "p50", "p99"} {
-		if _, ok := flat["app.op.duration."+stat]; ok {
-			t.Errorf("empty window serves %s", stat)
-		}
+	wantLeaf(t, flat, "app.op.duration.count.count", 0)
+	wantLeaf(t, flat, "app.op.duration.sum.sum", 0)
+	for _, stat := range []string{"avg", "min", "max", "p50", "p90", "p95", "p99"} {
+		wantLeaf(t, flat, "app.op.duration."+stat, 0)
+	}
+	if len(flat) != 9 {
+		t.Errorf("empty window: %d leaves, want the 9 stats: %v", len(flat), flat)
 	}
 }
 
 func TestWindowedExponentialHistogram(t *testing.T) {
-	w := newWindow(t, WithAggregationSelector(func(k sdkmetric.InstrumentKind) sdkmetric.Aggregation {
+	w := newWindow(t, serveAll(), WithAggregationSelector(func(k sdkmetric.InstrumentKind) sdkmetric.Aggregation {
 		if k == sdkmetric.InstrumentKindHistogram {
 			return sdkmetric.AggregationBase2ExponentialHistogram{MaxSize: 160, MaxScale: 20}
 		}
@@ -166,7 +177,7 @@ func TestWindowedExponentialHistogram(t *testing.T) {
 		h.Record(ctx, float64(i))
 	}
 	flat := w.close()
-	wantLeaf(t, flat, "app.op.duration.count", 100)
+	wantLeaf(t, flat, "app.op.duration.count.count", 100)
 	if p := flat["app.op.duration.p50"]; p < 45 || p > 55 {
 		t.Errorf("p50 = %v, want about 50", p)
 	}
@@ -178,7 +189,7 @@ func TestWindowedExponentialHistogram(t *testing.T) {
 // Cumulative histograms (from a Producer, or another temporality) in the
 // Windowed mode are served as the increase of their buckets.
 func TestWindowedCumulativeHistogramInput(t *testing.T) {
-	exp, _ := New()
+	exp, _ := New(serveAll())
 	ctx := context.Background()
 	pt := func(count uint64, sum float64, buckets ...uint64) *metricdata.ResourceMetrics {
 		return rmOf(scope("p", histF("go.schedule.duration", metricdata.CumulativeTemporality, metricdata.HistogramDataPoint[float64]{
@@ -194,8 +205,8 @@ func TestWindowedCumulativeHistogramInput(t *testing.T) {
 	}
 	body, _ := exp.Document()
 	flat, _ := pluginFlatten("app", body)
-	wantLeaf(t, flat, "app.go.schedule.duration.count", 2)
-	wantLeaf(t, flat, "app.go.schedule.duration.sum", 5)
+	wantLeaf(t, flat, "app.go.schedule.duration.count.count", 2)
+	wantLeaf(t, flat, "app.go.schedule.duration.sum.sum", 5)
 	if _, ok := flat["app.go.schedule.duration.max"]; ok {
 		t.Error("a window of a cumulative histogram cannot know its max, yet serves one")
 	}
@@ -207,10 +218,31 @@ func TestWindowedCumulativeHistogramInput(t *testing.T) {
 	if p := flat["app.go.schedule.duration.p99"]; p <= 2 || p > 2.5 {
 		t.Errorf("p99 = %v, want in (2, 2.5], the last bucket closed by the max", p)
 	}
+	if _, ok := flat["app.go.schedule.duration.min"]; ok {
+		t.Error("a window of a cumulative histogram cannot know its min, yet serves one")
+	}
+
+	// A window with nothing new: 0 for every stat but min and max, which
+	// stay unknown.
+	if err := exp.Export(ctx, pt(5, 8, 2, 2, 1)); err != nil {
+		t.Fatal(err)
+	}
+	body, _ = exp.Document()
+	flat, _ = pluginFlatten("app", body)
+	wantLeaf(t, flat, "app.go.schedule.duration.count.count", 0)
+	wantLeaf(t, flat, "app.go.schedule.duration.sum.sum", 0)
+	for _, stat := range []string{"avg", "p50", "p90", "p95", "p99"} {
+		wantLeaf(t, flat, "app.go.schedule.duration."+stat, 0)
+	}
+	for _, stat := range []string{"min", "max"} {
+		if _, ok := flat["app.go.schedule.duration."+stat]; ok {
+			t.Errorf("an empty window of a cumulative histogram serves %s", stat)
+		}
+	}
 }
 
 func TestWindowedCumulativeExponentialInputAcrossScaleChange(t *testing.T) {
-	exp, _ := New()
+	exp, _ := New(serveAll())
 	ctx := context.Background()
 	pt := func(scale int32, off int32, counts ...uint64) *metricdata.ResourceMetrics {
 		var n uint64
@@ -234,27 +266,27 @@ func TestWindowedCumulativeExponentialInputAcrossScaleChange(t *testing.T) {
 	}
 	body, _ := exp.Document()
 	flat, _ := pluginFlatten("app", body)
-	wantLeaf(t, flat, "app.x.count", 3)
+	wantLeaf(t, flat, "app.x.count.count", 3)
 	if p := flat["app.x.p50"]; p < 2 || p > 4 {
 		t.Errorf("p50 = %v, want in the bucket (2,4] that got the 3 new values", p)
 	}
 }
 
 func TestCumulativeModeServesRunningTotals(t *testing.T) {
-	w := newWindow(t, WithMode(Cumulative))
+	w := newWindow(t, serveAll(), WithMode(Cumulative))
 	ctx := context.Background()
 	c, _ := w.mp.Meter("test").Int64Counter("jobs.done")
 	c.Add(ctx, 5)
-	wantLeaf(t, w.close(), "app.jobs.done", 5)
+	wantLeaf(t, w.close(), "app.jobs.done.done", 5)
 	c.Add(ctx, 3)
-	wantLeaf(t, w.close(), "app.jobs.done", 8)
+	wantLeaf(t, w.close(), "app.jobs.done.done", 8)
 	if w.exp.Temporality(sdkmetric.InstrumentKindHistogram) != metricdata.CumulativeTemporality {
 		t.Error("cumulative mode asks for delta histograms")
 	}
 }
 
 func TestCumulativeModeAccumulatesDeltaSums(t *testing.T) {
-	exp, _ := New(WithMode(Cumulative))
+	exp, _ := New(serveAll(), WithMode(Cumulative))
 	ctx := context.Background()
 	delta := func(v int64) *metricdata.ResourceMetrics {
 		return rmOf(scope("p", metricdata.Metrics{Name: "n", Data: metricdata.Sum[int64]{
@@ -264,7 +296,7 @@ func TestCumulativeModeAccumulatesDeltaSums(t *testing.T) {
 	_ = exp.Export(ctx, delta(2))
 	_ = exp.Export(ctx, delta(3))
 	body, _ := exp.Document()
-	if string(body) != `{"n":5}` {
+	if string(body) != `{"n":{"n":5}}` {
 		t.Errorf("got %s, want the running total 5", body)
 	}
 }
@@ -272,7 +304,7 @@ func TestCumulativeModeAccumulatesDeltaSums(t *testing.T) {
 // Every read inside one window gets the same bytes, however many readers
 // there are; the next window replaces them. Run with -race.
 func TestReadsInsideOneWindowAreIdentical(t *testing.T) {
-	w := newWindow(t)
+	w := newWindow(t, serveAll())
 	ctx := context.Background()
 	c, _ := w.mp.Meter("test").Int64Counter("n")
 	c.Add(ctx, 1)
@@ -309,7 +341,7 @@ func TestReadsInsideOneWindowAreIdentical(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	next, _ := w.exp.Document()
-	if string(next) == firstCopy || !strings.Contains(string(next), `"n":41`) {
+	if string(next) == firstCopy || !strings.Contains(string(next), `"n":{"n":41}`) {
 		t.Errorf("the new window did not replace the old one: %s", next)
 	}
 	if string(first) != firstCopy || len(firstGz) == 0 {
@@ -320,7 +352,7 @@ func TestReadsInsideOneWindowAreIdentical(t *testing.T) {
 // The SDK reuses the ResourceMetrics it hands to Export; the document must
 // not change when it does.
 func TestExportKeepsNothingOfItsInput(t *testing.T) {
-	exp, _ := New()
+	exp, _ := New(serveAll())
 	rm := rmOf(scope("s", gaugeF("a", ptF(1, attrs("k", "v")))))
 	if err := exp.Export(context.Background(), rm); err != nil {
 		t.Fatal(err)
@@ -339,9 +371,7 @@ func TestExportKeepsNothingOfItsInput(t *testing.T) {
 
 func TestGzipIsTheSameDocument(t *testing.T) {
 	tc := goldenCases()[3] // histogram
-	exp, _ := New()
-	_ = exp.Export(context.Background(), tc.rm)
-	body, gz := exp.Document()
+	body, gz := tc.export(t).Document()
 	got := gunzip(t, gz)
 	if string(got) != string(body) {
 		t.Errorf("gzip form differs from the document")
@@ -356,7 +386,7 @@ func TestDocumentBeforeFirstExport(t *testing.T) {
 }
 
 func TestShutdown(t *testing.T) {
-	exp, _ := New()
+	exp, _ := New(serveAll())
 	ctx := context.Background()
 	_ = exp.Export(ctx, rmOf(scope("s", gaugeI("a", ptI(1, attribute.NewSet())))))
 	if err := exp.Shutdown(ctx); err != nil {
@@ -371,7 +401,7 @@ func TestShutdown(t *testing.T) {
 	if err := exp.Shutdown(ctx); !errors.Is(err, ErrShutdown) {
 		t.Errorf("second Shutdown = %v", err)
 	}
-	if b, _ := exp.Document(); string(b) != `{"a":1}` {
+	if b, _ := exp.Document(); string(b) != `{"a":{"a":1}}` {
 		t.Errorf("last document not kept for draining: %s", b)
 	}
 }
@@ -401,6 +431,9 @@ func TestBadOptions(t *testing.T) {
 		{WithGzipLevel(42), "WithGzipLevel"},
 		{WithMode(Mode(7)), "WithMode"},
 		{WithAggregationSelector(nil), "WithAggregationSelector"},
+		{WithBudget(-1), "WithBudget"},
+		{WithRules(Rule{Match: "x", Stats: []string{"p42"}}), "WithRules"},
+		{WithRules(Rule{}), "WithRules"},
 	} {
 		_, err := New(tc.opt)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -412,7 +445,7 @@ func TestBadOptions(t *testing.T) {
 // The exporter's own health travels through the MeterProvider like every
 // other number, and reaches the document.
 func TestSelfMetricsReachTheDocument(t *testing.T) {
-	w := newWindow(t, WithMaxSeries(20))
+	w := newWindow(t, serveAll(), WithMaxSeries(20))
 	reg, err := w.exp.RegisterMetrics(w.mp)
 	if err != nil {
 		t.Fatal(err)
@@ -424,18 +457,41 @@ func TestSelfMetricsReachTheDocument(t *testing.T) {
 	g.Record(ctx, 2, metric.WithAttributes(attribute.String("k", "a:b")))
 	w.close()
 	flat := w.close() // the second window reports the first export
-	wantLeaf(t, flat, "app.komachi.exporter.exports", 1)
-	wantLeaf(t, flat, "app.komachi.exporter.collisions", 1)
-	if flat["app.komachi.exporter.series"] < 10 {
-		t.Errorf("series = %v", flat["app.komachi.exporter.series"])
+	wantLeaf(t, flat, "app.komachi.exporter.exports.exports", 1)
+	wantLeaf(t, flat, "app.komachi.exporter.collisions.collisions", 1)
+	// 2 gauges and the 10 leaves of komachi.exporter.* (exports, metrics,
+	// two sizes, collisions, four drop reasons, duration).
+	wantLeaf(t, flat, "app.komachi.exporter.metrics.metrics", 12)
+	if len(flat) != 12 {
+		t.Errorf("%d leaves, want 12: %v", len(flat), flat)
 	}
 	if flat["app.komachi.exporter.document.size.identity"] <= 0 || flat["app.komachi.exporter.document.size.gzip"] <= 0 {
 		t.Error("document sizes missing")
 	}
-	if _, ok := flat["app.komachi.exporter.export.duration"]; !ok {
+	if _, ok := flat["app.komachi.exporter.export.duration.duration"]; !ok {
 		t.Error("export duration missing")
 	}
-	// 2 gauges + 13 self leaves > 20 only once the limit bites.
-	wantLeaf(t, flat, "app.komachi.exporter.dropped.limit", 0)
-	wantLeaf(t, flat, "app.komachi.exporter.dropped.nonfinite", 0)
+	for _, reason := range dropReasonNames {
+		wantLeaf(t, flat, "app.komachi.exporter.dropped."+reason, 0)
+	}
+}
+
+// DefaultRules serve two of komachi's own numbers: the Mackerel metrics the
+// document makes and the values dropped, all reasons in one line.
+func TestSelfMetricsUnderDefaultRules(t *testing.T) {
+	w := newWindow(t)
+	reg, err := w.exp.RegisterMetrics(w.mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = reg.Unregister() }()
+	w.close()
+	flat := w.close()
+	want := map[string]float64{
+		"app.komachi.exporter.metrics.metrics": 2,
+		"app.komachi.exporter.dropped.dropped": 0,
+	}
+	if !maps.Equal(flat, want) {
+		t.Errorf("got %v, want %v", flat, want)
+	}
 }

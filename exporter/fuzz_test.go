@@ -122,7 +122,7 @@ func FuzzRender(f *testing.F) {
 	f.Add([]byte("\x00\x02\x01_\x00\x01_\x00\x02__2\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rm, values, nonFinite := fuzzInput(data)
-		exp, _ := New()
+		exp, _ := New(serveAll())
 		if err := exp.Export(context.Background(), rm); err != nil {
 			t.Fatal(err)
 		}
@@ -166,7 +166,7 @@ func FuzzRender(f *testing.F) {
 		for i := range rm.ScopeMetrics {
 			slices.Reverse(rm.ScopeMetrics[i].Metrics)
 		}
-		again, _ := New()
+		again, _ := New(serveAll())
 		if err := again.Export(context.Background(), rm); err != nil {
 			t.Fatal(err)
 		}

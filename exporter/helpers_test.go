@@ -23,6 +23,10 @@ var (
 	t1 = t0.Add(time.Minute)
 )
 
+// serveAll is the selection of the tests of mechanics (windows, collisions,
+// caches): every instrument, series and stat, whole.
+func serveAll() Option { return WithRules(AllRules()...) }
+
 // mackerelName is the rule mackerel-agent applies to a plugin metric name.
 var mackerelName = plugintest.NameRule
 
