@@ -3,6 +3,7 @@ module github.com/komachi-go/komachi
 go 1.26.0
 
 require (
+	github.com/mackerelio/mackerel-client-go v0.46.0
 	go.opentelemetry.io/contrib/instrumentation/host v0.72.0
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0
 	go.opentelemetry.io/contrib/instrumentation/runtime v0.72.0
