@@ -219,3 +219,43 @@ func TestWithResourceMergesOverTheDetected(t *testing.T) {
 		t.Errorf("the detected attributes are gone: %v", rm.Resource.Attributes())
 	}
 }
+
+// Stats.Shutdown waits for a vitals' run in flight only as long as its ctx
+// allows; called again once the run has ended, it returns nil.
+func TestStatsShutdownHonoursContext(t *testing.T) {
+	release := make(chan struct{})
+	running := make(chan struct{}, 1)
+	stuck := heartbeat.VitalFunc("stuck", func(context.Context) error {
+		select {
+		case running <- struct{}{}:
+		default:
+		}
+		<-release // ignores ctx, as a careless Check may
+		return nil
+	})
+	stats, err := NewStats(env(), WithWindow(time.Hour), WithVitals(stuck),
+		WithVitalTimeout(time.Hour), WithVitalInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(stats.Reader()))
+	if err := stats.Start(context.Background(), mp); err != nil {
+		t.Fatal(err)
+	}
+	<-running // the background run is in flight
+	if err := mp.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := stats.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Shutdown with a run in flight and a done ctx = %v, want context.Canceled", err)
+	}
+	if got := serve(stats.Handler(), "GET", "/heartbeat"); got.code != 503 {
+		t.Errorf("/heartbeat after a cut-short Shutdown = %d, want 503 (drained)", got.code)
+	}
+	close(release)
+	if err := stats.Shutdown(context.Background()); err != nil {
+		t.Errorf("second Shutdown, once the run ended: %v", err)
+	}
+}

@@ -213,28 +213,29 @@ func newRuntimeProducer() sdkmetric.Producer {
 }
 
 // Shutdown drains readiness (/heartbeat answers 503 from now on, /stats and
-// /livez keep serving), stops the heartbeat's background checks and its
-// metrics, and unregisters the callbacks Start registered (contrib runtime
-// and host offer no way to unregister theirs). The reader stops with the
-// app's provider: call Shutdown after the provider's Shutdown, so that its
-// last collection still reads the Go vitals and komachi's own metrics, and
-// Drain earlier, when shutdown begins. Calling it again does nothing.
+// /livez keep serving), unregisters the callbacks Start registered (contrib
+// runtime and host offer no way to unregister theirs) and stops the
+// heartbeat's metrics and background checks, waiting within ctx for a run
+// of the vitals in flight. The reader stops with the app's provider: call
+// Shutdown after the provider's Shutdown, so that its last collection still
+// reads the Go vitals and komachi's own metrics, and Drain earlier, when
+// shutdown begins. Calling it again stops nothing more; it waits, within
+// its ctx, for a run the first call's ctx cut short.
 func (s *Stats) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return nil
-	}
-	s.stopped = true
-	s.drained = true
 	hb := s.heartbeat.Load()
-	hb.Drain()
 	var errs []error
-	for _, reg := range s.regs {
-		errs = append(errs, reg.Unregister())
+	if !s.stopped {
+		s.stopped, s.drained = true, true
+		hb.Drain()
+		for _, reg := range s.regs {
+			errs = append(errs, reg.Unregister())
+		}
+		s.regs = nil
 	}
-	s.regs = nil
-	errs = append(errs, hb.Close())
+	s.mu.Unlock()
+	// Outside the lock: Drain must not wait for a slow vital.
+	errs = append(errs, hb.Shutdown(ctx))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("otelbridge: %w", err)
 	}
