@@ -2,11 +2,9 @@ package heartbeat
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 )
@@ -51,33 +49,6 @@ func BenchmarkHeartbeat(b *testing.B) {
 	b.Run("livez", func(b *testing.B) {
 		h := mustNew(b, nil, vitals)
 		benchServe(b, h, "/livez")
-	})
-}
-
-// statsDocument builds a /stats-shaped document of at least size bytes.
-func statsDocument(size int) []byte {
-	var sb strings.Builder
-	sb.WriteString(`{"app":{`)
-	for i := 0; sb.Len() < size; i++ {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		fmt.Fprintf(&sb, `"group%d":{"count":%d,"sum":%d.25,"p99":%d.5}`, i, i*7, i*13, i%97)
-	}
-	sb.WriteString("}}")
-	return []byte(sb.String())
-}
-
-func BenchmarkStats(b *testing.B) {
-	doc := statsDocument(100 << 10)
-	src := &docSource{}
-	src.set(doc, gzipBytes(b, doc))
-	h := mustNew(b, nil, WithStats(src))
-	b.Run("100KB-plain", func(b *testing.B) { benchServe(b, h, "/stats") })
-	b.Run("100KB-gzip", func(b *testing.B) { benchServe(b, h, "/stats", "Accept-Encoding", "gzip") })
-	b.Run("100KB-gzip-bearer", func(b *testing.B) {
-		h := mustNew(b, nil, WithStats(src), WithStatsBearerToken("s3cret"))
-		benchServe(b, h, "/stats", "Accept-Encoding", "gzip", "Authorization", "Bearer s3cret")
 	})
 }
 

@@ -3,7 +3,6 @@ package heartbeat
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -19,25 +18,26 @@ const (
 	// DefaultCacheTTL is how long one run of the vitals answers every
 	// request, so a probe storm costs one run per TTL.
 	DefaultCacheTTL = time.Second
+
+	// minBackgroundInterval is the floor of WithBackgroundInterval: below
+	// it the loop would keep a core busy running vitals that no probe
+	// reads that often.
+	minBackgroundInterval = time.Second
 )
 
 // config is filled by the options and read once by New.
 type config struct {
-	vitals      []Vital
-	names       map[string]struct{}
-	source      Source
-	timeout     time.Duration
-	ttl         time.Duration
-	interval    time.Duration
-	details     bool
-	statsGuard  func(*http.Request) bool
-	bearerToken string
-	hasToken    bool
-	meter       metric.MeterProvider
-	errs        []error
+	vitals   []Vital
+	names    map[string]struct{}
+	timeout  time.Duration
+	ttl      time.Duration
+	interval time.Duration
+	details  bool
+	meter    metric.MeterProvider
+	errs     []error
 }
 
-// Option configures New.
+// Option configures New. A nil Option is skipped.
 type Option interface {
 	apply(*config)
 }
@@ -60,7 +60,6 @@ func newConfig(opts []Option) (config, error) {
 	}
 	for _, o := range opts {
 		if o == nil {
-			c.fail("New", "nil Option")
 			continue
 		}
 		o.apply(&c)
@@ -105,17 +104,6 @@ func WithVitals(v ...Vital) Option {
 	})
 }
 
-// WithStats serves src's document at /stats. Without it /stats answers 404.
-func WithStats(src Source) Option {
-	return optionFunc(func(c *config) {
-		if src == nil {
-			c.fail("WithStats", "source must not be nil")
-			return
-		}
-		c.source = src
-	})
-}
-
 // WithTimeout sets the timeout of each vital that does not carry its own
 // (see VitalWithTimeout). Default DefaultTimeout.
 func WithTimeout(d time.Duration) Option {
@@ -144,12 +132,12 @@ func WithCacheTTL(d time.Duration) Option {
 // WithBackgroundInterval runs the vitals in a goroutine of the Handler,
 // starting at once and then d after the end of each run, so requests never
 // wait for a check (except the ones arriving before the first run ends,
-// which share it). Close stops the goroutine. 0, the default, checks on
-// demand instead, cached for the TTL.
+// which share it). Shutdown stops the goroutine. d must be at least 1 s;
+// 0, the default, checks on demand instead, cached for the TTL.
 func WithBackgroundInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) {
-		if d < 0 {
-			c.fail("WithBackgroundInterval", "must be >= 0, got %v", d)
+		if d != 0 && d < minBackgroundInterval {
+			c.fail("WithBackgroundInterval", "must be 0 (on demand) or at least %v, got %v", minBackgroundInterval, d)
 			return
 		}
 		c.interval = d
@@ -163,37 +151,11 @@ func WithDetails(on bool) Option {
 	return optionFunc(func(c *config) { c.details = on })
 }
 
-// WithStatsGuard lets /stats answer only the requests for which allow
-// returns true; the others get 403. /heartbeat and /livez stay open to
-// probes. Combined with WithStatsBearerToken, both must pass.
-func WithStatsGuard(allow func(*http.Request) bool) Option {
-	return optionFunc(func(c *config) {
-		if allow == nil {
-			c.fail("WithStatsGuard", "func must not be nil")
-			return
-		}
-		c.statsGuard = allow
-	})
-}
-
-// WithStatsBearerToken makes /stats require "Authorization: Bearer <token>"
-// (compared in constant time); other requests get 401.
-// mackerel-plugin-json sends it with -header "Authorization: Bearer <token>".
-func WithStatsBearerToken(token string) Option {
-	return optionFunc(func(c *config) {
-		if token == "" {
-			c.fail("WithStatsBearerToken", "token must not be empty")
-			return
-		}
-		c.bearerToken = token
-		c.hasToken = true
-	})
-}
-
 // WithMeterProvider records each vital's last status and check duration
 // through mp (see the package documentation for the instruments), so they
 // reach /stats by the same data path as every other metric. Without it
 // nothing is recorded; the global MeterProvider is never used implicitly.
+// Shutdown unregisters them.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return optionFunc(func(c *config) {
 		if mp == nil {

@@ -1,8 +1,9 @@
 // Package heartbeat is the net/http handler a Go service mounts at /ops to
-// be watched by Kubernetes, mackerel-container-agent and
-// mackerel-plugin-json: readiness from pluggable vitals, liveness, and the
-// /stats document. It ports KomachiHeartbeat, keeping its bodies so
-// existing probes keep working.
+// be probed by Kubernetes and mackerel-container-agent: readiness from
+// pluggable vitals, and liveness. It ports KomachiHeartbeat, keeping its
+// bodies so existing probes keep working. The /stats document is served by
+// the exporter's own handler; package otelbridge mounts both under one
+// prefix.
 //
 // # Mounting
 //
@@ -20,12 +21,11 @@
 //	                503 "heartbeat:NG" when one fails or after Handler.Drain
 //	GET /livez      liveness: 200 "livez:ok" while the process serves; runs
 //	                no vital and is never drained
-//	GET /stats      the Source's JSON document (WithStats); 404 without one
 //
 // HEAD is allowed wherever GET is; any other method answers 405 with Allow,
 // any other path 404. Every answer carries an explicit Content-Type,
 // Content-Length and "X-Content-Type-Options: nosniff"; /heartbeat and
-// /livez send "Cache-Control: no-cache", /stats and errors "no-store".
+// /livez send "Cache-Control: no-cache", errors "no-store".
 //
 // Point a Kubernetes readinessProbe and mackerel-container-agent's
 // readinessProbe at /ops/heartbeat, and a livenessProbe at /ops/livez: a
@@ -63,24 +63,17 @@
 // away stops waiting; the run goes on for the others.
 //
 // With [WithBackgroundInterval] the Handler checks in its own goroutine every
-// interval instead, and requests never wait (except those arriving before
-// the first run ends, which share it). Close stops that goroutine.
+// interval (at least 1 s) instead, and requests never wait (except those
+// arriving before the first run ends, which share it). [Handler.Shutdown]
+// stops that goroutine.
 //
 // # Drain
 //
 // At shutdown call [Handler.Drain], wait at least one probe period, then shut
 // the server down: readiness answers 503 at once, so Kubernetes stops
-// routing to the Pod while /livez and /stats keep serving.
-//
-// # Stats
-//
-// /stats serves [Source.Document] as "application/json" with
-// "Cache-Control: no-store" and "Vary: Accept-Encoding", gzipped when the
-// client accepts gzip (Go's default transport, used by mackerel-plugin-json,
-// does). Until the source has a first document, /stats answers 503 with a
-// plain-text reason, never an empty 200. [WithStatsBearerToken] and
-// [WithStatsGuard] protect /stats alone; /heartbeat and /livez stay open to
-// probes.
+// routing to the Pod while /livez (and whatever else the server mounts)
+// keeps serving. Then [Handler.Shutdown] stops the background checks and
+// the metrics.
 //
 // # Metrics
 //
@@ -96,5 +89,5 @@
 //
 // Serving is allocation-free in this package: the answers (plain and
 // verbose) are rendered once per run, headers are assigned pre-built
-// values, and Accept, Accept-Encoding and the query are scanned in place.
+// values, and Accept and the query are scanned in place.
 package heartbeat

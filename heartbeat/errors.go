@@ -16,8 +16,8 @@ var (
 	ErrPanic = errors.New("heartbeat: vital panicked")
 )
 
-// optionError keeps the message the lead fixed ("heartbeat: WithTimeout:
-// must be > 0, got -1s") while still matching errors.Is(err, ErrInvalidOption).
+// optionError names the option in its message ("heartbeat: WithTimeout:
+// must be > 0, got -1s") and matches errors.Is(err, ErrInvalidOption).
 type optionError struct {
 	option string
 	msg    string

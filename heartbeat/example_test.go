@@ -10,6 +10,9 @@ import (
 	"net/http/httptest"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	"github.com/komachi-go/komachi/heartbeat"
 )
 
@@ -32,7 +35,7 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer h.Close()
+	defer h.Shutdown(context.Background())
 
 	mux := http.NewServeMux()
 	mux.Handle("/ops/", http.StripPrefix("/ops", h))
@@ -52,7 +55,7 @@ func ExampleVitalFunc() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer h.Close()
+	defer h.Shutdown(context.Background())
 
 	get(h, "/heartbeat")
 	get(h, "/livez") // liveness never runs vitals: no restart for a broker outage
@@ -74,7 +77,7 @@ func ExampleWithDetails() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer h.Close()
+	defer h.Shutdown(context.Background())
 
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/heartbeat?verbose", nil))
@@ -107,7 +110,7 @@ func ExampleHandler_Drain() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer h.Close()
+	defer h.Shutdown(context.Background())
 
 	h.Drain()
 	// ... wait at least one readiness probe period, then srv.Shutdown(ctx).
@@ -116,48 +119,6 @@ func ExampleHandler_Drain() {
 	// Output:
 	// /heartbeat 503 heartbeat:NG
 	// /livez 200 livez:ok
-}
-
-// document is a Source holding a fixed document; exporter.Exporter is the
-// real one.
-type document struct{ body, gzipped []byte }
-
-func (d document) Document() ([]byte, []byte) { return d.body, d.gzipped }
-
-func ExampleWithStats() {
-	h, err := heartbeat.New(heartbeat.WithStats(document{body: []byte(`{"go":{"goroutine":{"count":7}}}`)}))
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer h.Close()
-
-	get(h, "/stats")
-	// Output:
-	// /stats 200 {"go":{"goroutine":{"count":7}}}
-}
-
-func ExampleWithStatsBearerToken() {
-	h, err := heartbeat.New(
-		heartbeat.WithStats(document{body: []byte(`{"a":1}`)}),
-		heartbeat.WithStatsBearerToken("s3cret"),
-	)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer h.Close()
-
-	r := httptest.NewRequest("GET", "/stats", nil)
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	fmt.Println(w.Code, w.Header().Get("WWW-Authenticate"))
-
-	// mackerel-plugin-json -header "Authorization: Bearer s3cret" ...
-	get(h, "/stats", "Authorization", "Bearer s3cret")
-	get(h, "/heartbeat") // probes need no token
-	// Output:
-	// 401 Bearer realm="stats"
-	// /stats 200 {"a":1}
-	// /heartbeat 200 heartbeat:ok
 }
 
 func ExampleNew_badOption() {
@@ -179,7 +140,7 @@ func ExampleWithBackgroundInterval() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer h.Close() // stops the goroutine
+	defer h.Shutdown(context.Background()) // stops the goroutine
 
 	get(h, "/heartbeat") // shares the first run; later probes never wait
 	// Output:
@@ -203,9 +164,44 @@ func ExampleVitalWithTimeout() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer h.Close()
+	defer h.Shutdown(context.Background())
 
 	get(h, "/heartbeat")
 	// Output:
 	// /heartbeat 200 heartbeat:ok
+}
+
+// The vitals' status and check duration are recorded through the
+// MeterProvider given, as contrib instrumentations do; here a ManualReader
+// shows what a collection reads.
+func ExampleWithMeterProvider() {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+
+	h, err := heartbeat.New(
+		heartbeat.WithMeterProvider(mp),
+		heartbeat.WithVitals(heartbeat.VitalFunc("db", func(context.Context) error { return nil })),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer h.Shutdown(context.Background()) // unregisters the metrics
+
+	get(h, "/heartbeat") // a run, whose result the gauges read
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		log.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if g, ok := m.Data.(metricdata.Gauge[int64]); ok {
+				name, _ := g.DataPoints[0].Attributes.Value(heartbeat.AttributeVitalName)
+				fmt.Println(m.Name, name.AsString(), g.DataPoints[0].Value)
+			}
+		}
+	}
+	// Output:
+	// /heartbeat 200 heartbeat:ok
+	// komachi.heartbeat.vital.status db 1
 }

@@ -2,7 +2,6 @@ package heartbeat
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -33,8 +33,8 @@ func mustNew(t testing.TB, clock *fakeClock, opts ...Option) *Handler {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := h.Close(); err != nil {
-			t.Errorf("Close: %v", err)
+		if err := h.Shutdown(context.Background()); err != nil {
+			t.Errorf("Shutdown: %v", err)
 		}
 	})
 	return h
@@ -49,32 +49,6 @@ func do(h http.Handler, method, target string, header ...string) *httptest.Respo
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	return w
-}
-
-func gzipBytes(t testing.TB, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func gunzip(t testing.TB, b []byte) []byte {
-	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("gunzip: %v", err)
-	}
-	out, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatalf("gunzip: %v", err)
-	}
-	return out
 }
 
 // countingVital counts its calls and returns err after delay (or when ctx
@@ -105,38 +79,21 @@ func (v *countingVital) Check(ctx context.Context) error {
 const (
 	textPlain    = "text/plain; charset=utf-8"
 	ctHealthJSON = "application/health+json"
-	appJSON      = "application/json"
 )
 
 // TestServeHTTPTable is the contract: every path × method × outcome.
 func TestServeHTTPTable(t *testing.T) {
-	doc := []byte(`{"go":{"goroutine":{"count":7}}}`)
-	gz := gzipBytes(t, doc)
-	src := &docSource{}
-	src.set(doc, gz)
-	plainOnly := &docSource{}
-	plainOnly.set(doc, nil)
-
 	clock := newFakeClock()
 	pass := func() Vital { return VitalFunc("db", func(context.Context) error { return nil }) }
 	failing := VitalFunc("db", func(context.Context) error { return errors.New("connection refused") })
-	drained := mustNew(t, clock, WithVitals(pass()), WithStats(src))
+	drained := mustNew(t, clock, WithVitals(pass()))
 	drained.Drain()
 	handlers := map[string]*Handler{
-		"pass":      mustNew(t, clock, WithVitals(pass()), WithStats(src)),
-		"fail":      mustNew(t, clock, WithVitals(failing), WithStats(src)),
-		"details":   mustNew(t, clock, WithVitals(failing), WithDetails(true)),
-		"drained":   drained,
-		"novitals":  mustNew(t, clock),
-		"nosource":  mustNew(t, clock),
-		"nodoc":     mustNew(t, clock, WithStats(&docSource{})),
-		"plainonly": mustNew(t, clock, WithStats(plainOnly)),
-		"token":     mustNew(t, clock, WithStats(src), WithStatsBearerToken("s3cret")),
-		"guard": mustNew(t, clock, WithStats(src), WithStatsGuard(func(r *http.Request) bool {
-			return r.Header.Get("X-Ops") == "yes"
-		})),
-		"both": mustNew(t, clock, WithStats(src), WithStatsBearerToken("s3cret"),
-			WithStatsGuard(func(r *http.Request) bool { return r.Header.Get("X-Ops") == "yes" })),
+		"pass":     mustNew(t, clock, WithVitals(pass())),
+		"fail":     mustNew(t, clock, WithVitals(failing)),
+		"details":  mustNew(t, clock, WithVitals(failing), WithDetails(true)),
+		"drained":  drained,
+		"novitals": mustNew(t, clock),
 	}
 
 	type row struct {
@@ -146,15 +103,12 @@ func TestServeHTTPTable(t *testing.T) {
 		code     int
 		ctype    string
 		cache    string
-		body     string            // exact, when contains is empty
-		contains []string          // substrings of the body instead
-		headers  map[string]string // "" means must be absent
+		body     string   // exact, when contains is empty
+		contains []string // substrings of the body instead
 	}
 	notFound := func(handler, target string) row {
 		return row{handler: handler, target: target, code: 404, ctype: textPlain, cache: "no-store", body: string(bodyNotFound.b)}
 	}
-	statsOK := map[string]string{"Vary": "Accept-Encoding", "Content-Encoding": ""}
-	statsGz := map[string]string{"Vary": "Accept-Encoding", "Content-Encoding": "gzip"}
 	rows := []row{
 		// readiness
 		{handler: "pass", target: "/heartbeat", code: 200, ctype: textPlain, cache: "no-cache", body: "heartbeat:ok"},
@@ -184,49 +138,6 @@ func TestServeHTTPTable(t *testing.T) {
 		{handler: "fail", target: "/livez", code: 200, ctype: textPlain, cache: "no-cache", body: "livez:ok"},
 		{handler: "drained", target: "/livez", code: 200, ctype: textPlain, cache: "no-cache", body: "livez:ok"},
 		{handler: "drained", target: "/livez?verbose", code: 200, ctype: ctHealthJSON, cache: "no-cache", body: string(bodyLivezJSON.b)},
-		// stats
-		{handler: "pass", target: "/stats", code: 200, ctype: appJSON, cache: "no-store", body: string(doc), headers: statsOK},
-		{handler: "drained", target: "/stats", code: 200, ctype: appJSON, cache: "no-store", body: string(doc), headers: statsOK},
-		{handler: "pass", target: "/stats", header: []string{"Accept-Encoding", "gzip"},
-			code: 200, ctype: appJSON, cache: "no-store", body: string(gz), headers: statsGz},
-		{handler: "pass", target: "/stats", header: []string{"Accept-Encoding", "br, GZIP;q=0.5"},
-			code: 200, ctype: appJSON, cache: "no-store", body: string(gz), headers: statsGz},
-		{handler: "pass", target: "/stats", header: []string{"Accept-Encoding", "gzip;q=0"},
-			code: 200, ctype: appJSON, cache: "no-store", body: string(doc), headers: statsOK},
-		{handler: "pass", target: "/stats", header: []string{"Accept-Encoding", "*"},
-			code: 200, ctype: appJSON, cache: "no-store", body: string(gz), headers: statsGz},
-		{handler: "pass", target: "/stats", header: []string{"Accept-Encoding", "identity"},
-			code: 200, ctype: appJSON, cache: "no-store", body: string(doc), headers: statsOK},
-		{handler: "plainonly", target: "/stats", header: []string{"Accept-Encoding", "gzip"},
-			code: 200, ctype: appJSON, cache: "no-store", body: string(doc), headers: statsOK},
-		{handler: "nodoc", target: "/stats", code: 503, ctype: textPlain, cache: "no-store", body: string(bodyNoDocument.b)},
-		notFound("nosource", "/stats"),
-		{handler: "nosource", target: "/heartbeat", code: 200, ctype: textPlain, cache: "no-cache", body: "heartbeat:ok"},
-		// guards on /stats alone
-		{handler: "token", target: "/stats", code: 401, ctype: textPlain, cache: "no-store", body: string(bodyUnauthorized.b),
-			headers: map[string]string{"Www-Authenticate": `Bearer realm="stats"`}},
-		{handler: "token", target: "/stats", header: []string{"Authorization", "Bearer wrong"},
-			code: 401, ctype: textPlain, cache: "no-store", body: string(bodyUnauthorized.b)},
-		{handler: "token", target: "/stats", header: []string{"Authorization", "Bearer s3cret0"},
-			code: 401, ctype: textPlain, cache: "no-store", body: string(bodyUnauthorized.b)},
-		{handler: "token", target: "/stats", header: []string{"Authorization", "Basic s3cret"},
-			code: 401, ctype: textPlain, cache: "no-store", body: string(bodyUnauthorized.b)},
-		{handler: "token", target: "/stats", header: []string{"Authorization", "Bearer "},
-			code: 401, ctype: textPlain, cache: "no-store", body: string(bodyUnauthorized.b)},
-		{handler: "token", target: "/stats", header: []string{"Authorization", "bearer s3cret"},
-			code: 200, ctype: appJSON, cache: "no-store", body: string(doc), headers: statsOK},
-		{handler: "token", target: "/heartbeat", code: 200, ctype: textPlain, cache: "no-cache", body: "heartbeat:ok"},
-		{handler: "token", target: "/livez", code: 200, ctype: textPlain, cache: "no-cache", body: "livez:ok"},
-		{handler: "guard", target: "/stats", code: 403, ctype: textPlain, cache: "no-store", body: string(bodyForbidden.b)},
-		{handler: "guard", target: "/stats", header: []string{"X-Ops", "yes"},
-			code: 200, ctype: appJSON, cache: "no-store", body: string(doc), headers: statsOK},
-		{handler: "guard", target: "/heartbeat", code: 200, ctype: textPlain, cache: "no-cache", body: "heartbeat:ok"},
-		{handler: "both", target: "/stats", header: []string{"X-Ops", "yes"},
-			code: 401, ctype: textPlain, cache: "no-store", body: string(bodyUnauthorized.b)},
-		{handler: "both", target: "/stats", header: []string{"Authorization", "Bearer s3cret"},
-			code: 403, ctype: textPlain, cache: "no-store", body: string(bodyForbidden.b)},
-		{handler: "both", target: "/stats", header: []string{"Authorization", "Bearer s3cret", "X-Ops", "yes"},
-			code: 200, ctype: appJSON, cache: "no-store", body: string(doc), headers: statsOK},
 		// elsewhere
 		notFound("pass", "/"),
 		notFound("pass", "/nope"),
@@ -234,6 +145,7 @@ func TestServeHTTPTable(t *testing.T) {
 		notFound("pass", "/ops/heartbeat"),
 		notFound("pass", "/HEARTBEAT"),
 		notFound("pass", "/livez/x"),
+		notFound("pass", "/stats"),
 		notFound("pass", "/stats.json"),
 	}
 	methods := []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
@@ -261,11 +173,6 @@ func TestServeHTTPTable(t *testing.T) {
 					"X-Content-Type-Options": "nosniff",
 					"Allow":                  wantAllow,
 				} {
-					if got := hdr.Get(name); got != value {
-						t.Errorf("%s = %q, want %q", name, got, value)
-					}
-				}
-				for name, value := range want.headers {
 					if got := hdr.Get(name); got != value {
 						t.Errorf("%s = %q, want %q", name, got, value)
 					}
@@ -548,10 +455,7 @@ func TestClientGoneStopsWaiting(t *testing.T) {
 func TestDrain(t *testing.T) {
 	clock := newFakeClock()
 	v := &countingVital{name: "db"}
-	doc := []byte(`{"a":1}`)
-	src := &docSource{}
-	src.set(doc, gzipBytes(t, doc))
-	h := mustNew(t, clock, WithVitals(v), WithStats(src))
+	h := mustNew(t, clock, WithVitals(v))
 
 	type answer struct {
 		code int
@@ -562,7 +466,7 @@ func TestDrain(t *testing.T) {
 		return answer{res.Code, res.Body.String()}
 	}
 	before := map[string]answer{}
-	for _, p := range []string{"/heartbeat", "/livez", "/livez?verbose", "/stats", "/nope"} {
+	for _, p := range []string{"/heartbeat", "/livez", "/livez?verbose", "/nope"} {
 		before[p] = get(p)
 	}
 	if before["/heartbeat"] != (answer{200, "heartbeat:ok"}) {
@@ -590,52 +494,87 @@ func TestDrain(t *testing.T) {
 }
 
 // TestBackground: the loop checks on its own; requests never start a run;
-// Close stops it and the Handler falls back to checking on demand.
+// Shutdown stops it and the Handler falls back to checking on demand. The
+// bubble's clock makes the intervals exact and instant.
 func TestBackground(t *testing.T) {
 	t.Run("refreshes", func(t *testing.T) {
-		v := &countingVital{name: "v"}
-		h := mustNew(t, nil, WithVitals(v), WithBackgroundInterval(10*time.Millisecond))
-		deadline := time.Now().Add(10 * time.Second)
-		for v.calls.Load() < 3 {
-			if time.Now().After(deadline) {
-				t.Fatalf("background ran %d times in 10s", v.calls.Load())
+		synctest.Test(t, func(t *testing.T) {
+			v := &countingVital{name: "v"}
+			h := mustNew(t, nil, WithVitals(v), WithBackgroundInterval(time.Second))
+			time.Sleep(2500 * time.Millisecond)
+			synctest.Wait()
+			if n := v.calls.Load(); n != 3 {
+				t.Errorf("after 2.5 intervals the loop ran %d times, want 3 (at 0, 1 s and 2 s)", n)
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		if res := do(h, "GET", "/heartbeat"); res.Code != 200 {
-			t.Errorf("status = %d", res.Code)
-		}
-		if err := h.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if err := h.Close(); err != nil {
-			t.Fatalf("second Close: %v", err)
-		}
-		goleak.VerifyNone(t)
+			if res := do(h, "GET", "/heartbeat"); res.Code != 200 {
+				t.Errorf("status = %d", res.Code)
+			}
+			if err := h.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.Shutdown(context.Background()); err != nil {
+				t.Fatalf("second Shutdown: %v", err)
+			}
+		})
 	})
 	t.Run("requests never start a run", func(t *testing.T) {
-		clock := newFakeClock()
-		v := &countingVital{name: "v", delay: 50 * time.Millisecond}
-		h := mustNew(t, clock, WithVitals(v), WithBackgroundInterval(time.Hour))
-		// Before the first result, requests share the loop's first run.
-		if res := do(h, "GET", "/heartbeat"); res.Code != 200 {
-			t.Fatalf("status = %d", res.Code)
-		}
-		clock.advance(24 * time.Hour) // far beyond the TTL
-		for range 100 {
+		synctest.Test(t, func(t *testing.T) {
+			clock := newFakeClock()
+			v := &countingVital{name: "v", delay: 50 * time.Millisecond}
+			h := mustNew(t, clock, WithVitals(v), WithBackgroundInterval(time.Hour))
+			// Before the first result, requests share the loop's first run.
 			if res := do(h, "GET", "/heartbeat"); res.Code != 200 {
 				t.Fatalf("status = %d", res.Code)
 			}
-		}
-		if n := v.calls.Load(); n != 1 {
-			t.Fatalf("calls = %d, want 1", n)
-		}
-		if err := h.Close(); err != nil { // must not wait for the hour
+			clock.advance(24 * time.Hour) // far beyond the TTL
+			for range 100 {
+				if res := do(h, "GET", "/heartbeat"); res.Code != 200 {
+					t.Fatalf("status = %d", res.Code)
+				}
+			}
+			if n := v.calls.Load(); n != 1 {
+				t.Fatalf("calls = %d, want 1", n)
+			}
+			if err := h.Shutdown(context.Background()); err != nil { // must not wait for the hour
+				t.Fatal(err)
+			}
+			do(h, "GET", "/heartbeat")
+			if n := v.calls.Load(); n != 2 {
+				t.Errorf("after Shutdown, a stale report: calls = %d, want 2 (on demand)", n)
+			}
+		})
+	})
+}
+
+// TestShutdownHonoursContext: Shutdown waits for a run in flight only as
+// long as ctx allows; the loop still ends with the run, and a later
+// Shutdown waits for that.
+func TestShutdownHonoursContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		running := make(chan struct{}, 1)
+		stuck := VitalFunc("stuck", func(context.Context) error {
+			running <- struct{}{}
+			<-release // ignores ctx, as a careless Check may
+			return nil
+		})
+		h, err := New(WithTimeout(time.Hour), WithBackgroundInterval(time.Second), WithVitals(stuck))
+		if err != nil {
 			t.Fatal(err)
 		}
-		do(h, "GET", "/heartbeat")
-		if n := v.calls.Load(); n != 2 {
-			t.Errorf("after Close, a stale report: calls = %d, want 2 (on demand)", n)
+		<-running // the loop's first run is in flight
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := h.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Shutdown with a run in flight = %v, want the deadline", err)
+		}
+		if d := time.Since(start); d != 5*time.Second {
+			t.Errorf("Shutdown returned after %v, want at its 5s deadline", d)
+		}
+		close(release)
+		if err := h.Shutdown(context.Background()); err != nil {
+			t.Errorf("second Shutdown, once the run ended: %v", err)
 		}
 	})
 }
@@ -643,10 +582,7 @@ func TestBackground(t *testing.T) {
 // TestMounting serves through real net/http on loopback, mounted the
 // documented ways.
 func TestMounting(t *testing.T) {
-	doc := []byte(`{"go":{"goroutine":{"count":7}}}`)
-	src := &docSource{}
-	src.set(doc, gzipBytes(t, doc))
-	h := mustNew(t, nil, WithStats(src))
+	h := mustNew(t, nil)
 
 	for _, pattern := range []string{"/ops/", "GET /ops/"} {
 		t.Run(pattern, func(t *testing.T) {
@@ -662,7 +598,6 @@ func TestMounting(t *testing.T) {
 				{"GET", "/ops/heartbeat", 200},
 				{"HEAD", "/ops/heartbeat", 200},
 				{"GET", "/ops/livez", 200},
-				{"GET", "/ops/stats", 200},
 				{"POST", "/ops/heartbeat", 405},
 				{"GET", "/ops/nope", 404},
 				{"GET", "/heartbeat", 404},
@@ -688,80 +623,13 @@ func TestMounting(t *testing.T) {
 	}
 }
 
-// TestStatsGzipOverHTTP: Go's default transport (mackerel-plugin-json's)
-// asks for gzip and gets the source's gzipped bytes, transparently.
-func TestStatsGzipOverHTTP(t *testing.T) {
-	doc := bytes.Repeat([]byte(`{"a":1}`), 1) // small but valid
-	gz := gzipBytes(t, doc)
-	src := &docSource{}
-	src.set(doc, gz)
-	h := mustNew(t, nil, WithStats(src))
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-
-	res, err := srv.Client().Get(srv.URL + "/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if !res.Uncompressed || !bytes.Equal(body, doc) {
-		t.Errorf("Uncompressed = %v, body %q; want transparent gzip of %q", res.Uncompressed, body, doc)
-	}
-
-	// Without transparent decompression the wire bytes are the source's own.
-	tr := &http.Transport{DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	req, _ := http.NewRequest("GET", srv.URL+"/stats", nil)
-	req.Header.Set("Accept-Encoding", "gzip")
-	res, err = (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wire, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.Header.Get("Content-Encoding") != "gzip" || !bytes.Equal(wire, gz) {
-		t.Errorf("Content-Encoding %q, %d bytes; want gzip, the source's %d bytes",
-			res.Header.Get("Content-Encoding"), len(wire), len(gz))
-	}
-	if !bytes.Equal(gunzip(t, wire), doc) {
-		t.Error("gzipped body does not decompress to the document")
-	}
-}
-
-// TestStatsDocumentChanges: a new document is served at once with its own
-// Content-Length.
-func TestStatsDocumentChanges(t *testing.T) {
-	src := &docSource{}
-	h := mustNew(t, nil, WithStats(src))
-	if res := do(h, "GET", "/stats"); res.Code != 503 {
-		t.Fatalf("no document: status %d, want 503", res.Code)
-	}
-	for _, doc := range []string{`{"a":1}`, `{"a":1,"b":22}`, `{"a":3}`} {
-		src.set([]byte(doc), gzipBytes(t, []byte(doc)))
-		for _, ae := range []string{"", "gzip"} {
-			res := do(h, "GET", "/stats", "Accept-Encoding", ae)
-			got := res.Body.Bytes()
-			if ae == "gzip" {
-				got = gunzip(t, got)
-			}
-			if res.Code != 200 || string(got) != doc {
-				t.Errorf("AE %q: %d %q, want 200 %q", ae, res.Code, got, doc)
-			}
-			if cl := res.Header().Get("Content-Length"); cl != strconv.Itoa(res.Body.Len()) {
-				t.Errorf("AE %q: Content-Length %s for %d bytes", ae, cl, res.Body.Len())
-			}
-		}
-	}
-}
-
 func TestOptionErrors(t *testing.T) {
 	ok := VitalFunc("ok", func(context.Context) error { return nil })
 	f := func(want string, opts ...Option) {
 		t.Helper()
 		h, err := New(opts...)
 		if err == nil {
-			h.Close()
+			_ = h.Shutdown(context.Background())
 			t.Fatalf("New succeeded, want %q", want)
 		}
 		if err.Error() != want {
@@ -774,15 +642,21 @@ func TestOptionErrors(t *testing.T) {
 	f("heartbeat: WithTimeout: must be > 0, got -1s", WithTimeout(-time.Second))
 	f("heartbeat: WithTimeout: must be > 0, got 0s", WithTimeout(0))
 	f("heartbeat: WithCacheTTL: must be >= 0, got -1ms", WithCacheTTL(-time.Millisecond))
-	f("heartbeat: WithBackgroundInterval: must be >= 0, got -1s", WithBackgroundInterval(-time.Second))
-	f("heartbeat: WithStats: source must not be nil", WithStats(nil))
-	f("heartbeat: WithStatsGuard: func must not be nil", WithStatsGuard(nil))
-	f("heartbeat: WithStatsBearerToken: token must not be empty", WithStatsBearerToken(""))
+	f("heartbeat: WithBackgroundInterval: must be 0 (on demand) or at least 1s, got -1s", WithBackgroundInterval(-time.Second))
+	f("heartbeat: WithBackgroundInterval: must be 0 (on demand) or at least 1s, got 1ns", WithBackgroundInterval(time.Nanosecond))
+	f("heartbeat: WithBackgroundInterval: must be 0 (on demand) or at least 1s, got 999ms", WithBackgroundInterval(999*time.Millisecond))
 	f("heartbeat: WithMeterProvider: MeterProvider must not be nil", WithMeterProvider(nil))
-	f("heartbeat: New: nil Option", nil)
 	f(`heartbeat: WithVitals: vital "ok": timeout must be > 0, got 0s`, WithVitals(VitalWithTimeout(ok, 0)))
 	f("heartbeat: WithTimeout: must be > 0, got -1s\nheartbeat: WithCacheTTL: must be >= 0, got -1s",
 		WithTimeout(-time.Second), WithCacheTTL(-time.Second))
+}
+
+// A nil Option is skipped, as in every komachi package.
+func TestNilOptionIsSkipped(t *testing.T) {
+	h := mustNew(t, nil, nil, WithVitals(VitalFunc("db", func(context.Context) error { return nil })), nil)
+	if res := do(h, "GET", "/heartbeat"); res.Code != 200 {
+		t.Errorf("status = %d, want 200", res.Code)
+	}
 }
 
 func TestVitalPanicsAtSetUp(t *testing.T) {
@@ -821,13 +695,9 @@ func TestVitalWithTimeout(t *testing.T) {
 // timed; skipped under -race, which allocates on its own.
 func TestNoAllocs(t *testing.T) {
 	if raceEnabled {
-		t.Skip("the race detector allocates")
+		t.Skip("the race detector allocates; run without -race")
 	}
-	doc := bytes.Repeat([]byte("x"), 1000)
-	src := &docSource{}
-	src.set(doc, gzipBytes(t, doc))
-	h := mustNew(t, nil, WithStats(src), WithStatsBearerToken("tok"),
-		WithVitals(VitalFunc("v", func(context.Context) error { return nil })), WithCacheTTL(time.Hour))
+	h := mustNew(t, nil, WithVitals(VitalFunc("v", func(context.Context) error { return nil })), WithCacheTTL(time.Hour))
 	drained := mustNew(t, nil)
 	drained.Drain()
 	for _, tc := range []struct {
@@ -843,9 +713,6 @@ func TestNoAllocs(t *testing.T) {
 		{"heartbeat HEAD", h, "HEAD", "/heartbeat", nil},
 		{"drained", drained, "GET", "/heartbeat?verbose", nil},
 		{"livez", h, "GET", "/livez", nil},
-		{"stats", h, "GET", "/stats", []string{"Authorization", "Bearer tok"}},
-		{"stats gzip", h, "GET", "/stats", []string{"Authorization", "Bearer tok", "Accept-Encoding", "deflate, gzip;q=0.8, *;q=0.1"}},
-		{"stats 401", h, "GET", "/stats", nil},
 		{"404", h, "GET", "/nope", nil},
 		{"405", h, "POST", "/heartbeat", nil},
 	} {
@@ -854,7 +721,7 @@ func TestNoAllocs(t *testing.T) {
 			r.Header.Add(tc.header[i], tc.header[i+1])
 		}
 		w := newDiscardWriter()
-		tc.h.ServeHTTP(w, r) // warm: first run, Content-Length cache
+		tc.h.ServeHTTP(w, r) // warm: the first run
 		if allocs := testing.AllocsPerRun(100, func() {
 			w.reset()
 			tc.h.ServeHTTP(w, r)

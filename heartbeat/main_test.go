@@ -30,22 +30,6 @@ func newFakeClock() *fakeClock {
 func (c *fakeClock) now() time.Time          { return c.base.Add(time.Duration(c.offset.Load())) }
 func (c *fakeClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
-// docSource is a Source whose document can be swapped, as the exporter's is
-// at the end of every window.
-type docSource struct {
-	doc atomic.Pointer[[2][]byte]
-}
-
-func (s *docSource) set(plain, gzipped []byte) { s.doc.Store(&[2][]byte{plain, gzipped}) }
-
-func (s *docSource) Document() (body, gzipped []byte) {
-	d := s.doc.Load()
-	if d == nil {
-		return nil, nil
-	}
-	return d[0], d[1]
-}
-
 // discardWriter is the smallest reusable ResponseWriter: what a benchmark
 // or an allocation test then measures is the handler alone.
 type discardWriter struct {

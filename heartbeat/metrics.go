@@ -2,8 +2,6 @@ package heartbeat
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -68,27 +66,3 @@ func registerMetrics(mp metric.MeterProvider, c *checker) (metric.Registration, 
 		return nil
 	}, status, duration)
 }
-
-// RegisterMetrics records each vital's status and last check duration
-// through mp, as WithMeterProvider does, for a provider built after the
-// handler (the handler must exist before the provider when it is wired to
-// the reader that feeds /stats). With no vitals there is nothing to record:
-// it returns a Registration that does nothing. Unregister it to stop.
-func (h *Handler) RegisterMetrics(mp metric.MeterProvider) (metric.Registration, error) {
-	if mp == nil {
-		return nil, errors.New("heartbeat: RegisterMetrics: nil MeterProvider")
-	}
-	if len(h.checker.entries) == 0 {
-		return noRegistration{}, nil
-	}
-	reg, err := registerMetrics(mp, &h.checker)
-	if err != nil {
-		return nil, fmt.Errorf("heartbeat: RegisterMetrics: %w", err)
-	}
-	return reg, nil
-}
-
-// noRegistration is the Registration of nothing.
-type noRegistration struct{ metric.Registration }
-
-func (noRegistration) Unregister() error { return nil }

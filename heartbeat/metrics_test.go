@@ -3,9 +3,6 @@ package heartbeat
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -99,59 +96,12 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("vital ran %d times, want 1: collecting must only read the last run", n)
 	}
 
-	// Close unregisters: the instruments report nothing more.
-	if err := h.Close(); err != nil {
+	// Shutdown unregisters: the instruments report nothing more.
+	if err := h.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	after := collect(t, reader)
 	if s := byVital[int64](t, after, MetricVitalStatus); len(s) != 0 {
-		t.Errorf("after Close: status %v, want none", s)
-	}
-}
-
-// RegisterMetrics wires the vital metrics to a provider built after the
-// handler, which is how otelbridge orders them.
-func TestRegisterMetricsAfterNew(t *testing.T) {
-	h, err := New(WithVitals(VitalFunc("db", func(context.Context) error { return nil })))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
-	reg, err := h.RegisterMetrics(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/heartbeat", nil))
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name == MetricVitalStatus {
-				found = true
-			}
-		}
-	}
-	if !found {
-		t.Errorf("%s not recorded after RegisterMetrics", MetricVitalStatus)
-	}
-	if err := reg.Unregister(); err != nil {
-		t.Fatal(err)
-	}
-	empty, _ := New()
-	if reg, err := empty.RegisterMetrics(mp); err != nil || reg.Unregister() != nil {
-		t.Errorf("RegisterMetrics without vitals = %v", err)
-	}
-	// A nil provider is a wiring mistake to report, not a panic.
-	for _, hh := range []*Handler{h, empty} {
-		if _, err := hh.RegisterMetrics(nil); err == nil || !strings.Contains(err.Error(), "nil MeterProvider") {
-			t.Errorf("RegisterMetrics(nil) = %v, want a nil MeterProvider error", err)
-		}
+		t.Errorf("after Shutdown: status %v, want none", s)
 	}
 }

@@ -2,50 +2,9 @@ package heartbeat
 
 import "strings"
 
-// The parsers below read header values in place with strings.Cut and
-// strings.EqualFold: nothing is split into new strings, so a request costs
-// no allocation however its headers look.
-
-// acceptsGzip reports whether Accept-Encoding field values (all lines of the
-// field) let us answer with gzip, following RFC 9110 §12.5.3:
-//   - codings match case-insensitively, "x-gzip" is "gzip";
-//   - "q=0" refuses a coding; a malformed weight drops its element;
-//   - "*" stands for gzip and identity when they are not listed themselves;
-//   - gzip is chosen when its weight is > 0 and not below identity's
-//     (identity counts only when listed, by name or by "*").
-func acceptsGzip(values []string) bool {
-	gzipQ, identityQ, starQ := -1, -1, -1
-	for _, v := range values {
-		for v != "" {
-			var elem string
-			elem, v, _ = strings.Cut(v, ",")
-			coding, params, _ := strings.Cut(elem, ";")
-			coding = trimOWS(coding)
-			if coding == "" {
-				continue
-			}
-			q, ok := weight(params)
-			if !ok {
-				continue
-			}
-			switch {
-			case strings.EqualFold(coding, "gzip"), strings.EqualFold(coding, "x-gzip"):
-				gzipQ = max(gzipQ, q)
-			case strings.EqualFold(coding, "identity"):
-				identityQ = max(identityQ, q)
-			case coding == "*":
-				starQ = max(starQ, q)
-			}
-		}
-	}
-	if gzipQ < 0 {
-		gzipQ = starQ
-	}
-	if identityQ < 0 {
-		identityQ = starQ
-	}
-	return gzipQ > 0 && gzipQ >= identityQ
-}
+// The parsers below read header values and the query in place with
+// strings.Cut and strings.EqualFold: nothing is split into new strings, so a
+// request costs no allocation however its headers look.
 
 // acceptsHealthJSON reports whether Accept field values name
 // application/health+json with a weight above zero. Wildcards do not count:
@@ -120,21 +79,7 @@ func qvalue(s string) (int, bool) {
 	return q, true
 }
 
-// bearerToken extracts the token of an "Authorization: Bearer <token>"
-// field; the scheme matches case-insensitively (RFC 9110 §11.1).
-func bearerToken(values []string) (string, bool) {
-	if len(values) != 1 {
-		return "", false
-	}
-	v := values[0]
-	const scheme = "Bearer "
-	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
-		return "", false
-	}
-	tok := trimOWS(v[len(scheme):])
-	return tok, tok != ""
-}
-
+// trimOWS trims HTTP's optional whitespace (spaces and tabs).
 func trimOWS(s string) string {
 	for s != "" && (s[0] == ' ' || s[0] == '\t') {
 		s = s[1:]

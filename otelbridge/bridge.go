@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 
-	"go.opentelemetry.io/otel"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 
-	"github.com/komachi-go/komachi/heartbeat"
 	"github.com/komachi-go/komachi/otelbridge/govitals"
 	"github.com/komachi-go/komachi/otelbridge/internal/forward"
 )
@@ -35,7 +34,8 @@ type Bridge struct {
 //     KOMACHI_STATS_WINDOW or 60 s;
 //   - the contrib runtime (with go.schedule.duration) and host
 //     instrumentations, and the Go vitals they lack (package govitals);
-//   - the heartbeat handler, serving /heartbeat, /livez and /stats;
+//   - one handler serving /heartbeat and /livez (package heartbeat) and
+//     /stats (the exporter's);
 //   - OTLP forwarding when OTEL_EXPORTER_OTLP_ENDPOINT,
 //     OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or MACKEREL_APIKEY is set (see
 //     the package documentation).
@@ -60,8 +60,7 @@ func Start(ctx context.Context, opts ...Option) (*Bridge, error) {
 		return nil, err
 	}
 	b := &Bridge{stats: stats}
-	// From here on the heartbeat handler exists (and may run its background
-	// loop): a failure must stop it too.
+	// From here on the reader's goroutine runs: a failure must stop it too.
 	fail := func(err error) (*Bridge, error) {
 		_ = b.Shutdown(context.WithoutCancel(ctx))
 		return nil, err
@@ -88,9 +87,6 @@ func Start(ctx context.Context, opts ...Option) (*Bridge, error) {
 		}
 		stats.regs = append(stats.regs, reg)
 		cfg.logger.Info("komachi: forwarding metrics over OTLP", "config", fcfg)
-	}
-	if cfg.global {
-		otel.SetMeterProvider(b.provider)
 	}
 	return b, nil
 }
@@ -134,8 +130,13 @@ func (b *Bridge) MeterProvider() *sdkmetric.MeterProvider { return b.provider }
 
 // Handler answers /heartbeat, /livez and /stats relative to where it is
 // mounted: mux.Handle("/ops/", http.StripPrefix("/ops", b.Handler())).
-// Its Drain turns readiness off ahead of Shutdown.
-func (b *Bridge) Handler() *heartbeat.Handler { return b.stats.handler }
+// See Stats.Handler.
+func (b *Bridge) Handler() http.Handler { return b.stats.Handler() }
+
+// Drain makes readiness (/heartbeat) answer 503 from now on, while /livez
+// and /stats keep serving: call it when shutdown begins, wait at least one
+// probe period, stop the server, then call Shutdown. See Stats.Drain.
+func (b *Bridge) Drain() { b.stats.Drain() }
 
 // Forwarding reports whether metrics are also sent over OTLP.
 func (b *Bridge) Forwarding() bool { return b.forward != nil }
@@ -146,7 +147,7 @@ func (b *Bridge) Forwarding() bool { return b.forward != nil }
 // call's result.
 func (b *Bridge) Shutdown(ctx context.Context) error {
 	b.shutdownOnce.Do(func() {
-		b.stats.handler.Drain()
+		b.stats.Drain()
 		var errs []error
 		// The provider's last collection first, while every callback is
 		// still registered: unregistering before it would leave the Go

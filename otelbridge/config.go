@@ -25,20 +25,20 @@ const EnvStatsWindow = "KOMACHI_STATS_WINDOW"
 
 // config holds the settings of a Bridge or Stats, filled in once by newConfig.
 type config struct {
-	window        time.Duration
-	windowOption  bool
-	exporterOpts  []exporter.Option
-	heartbeatOpts []heartbeat.Option
-	vitals        []heartbeat.Vital
-	resource      *resource.Resource
-	providerOpts  []sdkmetric.Option
-	global        bool
-	logger        *slog.Logger
-	hostMetrics   bool
-	lookupEnv     func(string) (string, bool)
+	window         time.Duration
+	windowOption   bool
+	exporterOpts   []exporter.Option
+	heartbeatOpts  []heartbeat.Option // the vitals and their settings
+	resource       *resource.Resource
+	providerOpts   []sdkmetric.Option
+	logger         *slog.Logger
+	hostMetrics    bool
+	runtimeMetrics bool
+	lookupEnv      func(string) (string, bool)
+	errs           []error
 }
 
-// Option configures Start and NewStats.
+// Option configures Start and NewStats. A nil Option is skipped.
 type Option interface {
 	apply(config) config
 }
@@ -60,39 +60,80 @@ func WithExporterOptions(opts ...exporter.Option) Option {
 	return optionFunc(func(c config) config { c.exporterOpts = append(c.exporterOpts, opts...); return c })
 }
 
-// WithVitals adds vitals to /heartbeat, the readiness check.
+// WithVitals adds vitals to /heartbeat, the readiness check. As with
+// heartbeat.WithVitals, a nil vital, an empty name or a name given twice
+// panics at set-up.
 func WithVitals(v ...heartbeat.Vital) Option {
-	return optionFunc(func(c config) config { c.vitals = append(c.vitals, v...); return c })
+	o := heartbeat.WithVitals(v...)
+	return optionFunc(func(c config) config { c.heartbeatOpts = append(c.heartbeatOpts, o); return c })
 }
 
-// WithHeartbeatOptions passes options to the heartbeat handler (timeouts, the
-// cache TTL, a guard on /stats, details in verbose answers). Leave out
-// heartbeat.WithStats and heartbeat.WithMeterProvider: the bridge sets the
-// exporter as the source and records the vital metrics itself, and those
-// would replace the one and record the other twice.
-func WithHeartbeatOptions(opts ...heartbeat.Option) Option {
-	return optionFunc(func(c config) config { c.heartbeatOpts = append(c.heartbeatOpts, opts...); return c })
+// WithVitalTimeout sets the timeout of each vital that does not carry its
+// own (heartbeat.VitalWithTimeout); it must be > 0. The default is
+// heartbeat.DefaultTimeout.
+func WithVitalTimeout(d time.Duration) Option {
+	return optionFunc(func(c config) config {
+		if d <= 0 {
+			return c.fail(fmt.Errorf("otelbridge: WithVitalTimeout: must be > 0, got %v", d))
+		}
+		c.heartbeatOpts = append(c.heartbeatOpts, heartbeat.WithTimeout(d))
+		return c
+	})
+}
+
+// WithVitalCacheTTL sets how long one run of the vitals answers /heartbeat;
+// 0 disables the cache (concurrent probes still share a run). The default is
+// heartbeat.DefaultCacheTTL.
+func WithVitalCacheTTL(d time.Duration) Option {
+	return optionFunc(func(c config) config {
+		if d < 0 {
+			return c.fail(fmt.Errorf("otelbridge: WithVitalCacheTTL: must be >= 0, got %v", d))
+		}
+		c.heartbeatOpts = append(c.heartbeatOpts, heartbeat.WithCacheTTL(d))
+		return c
+	})
+}
+
+// WithVitalInterval checks the vitals in the background every d (at least
+// 1 s), so that probes never wait for a check; see
+// heartbeat.WithBackgroundInterval. 0, the default, checks on demand.
+func WithVitalInterval(d time.Duration) Option {
+	return optionFunc(func(c config) config {
+		if d != 0 && d < time.Second {
+			return c.fail(fmt.Errorf("otelbridge: WithVitalInterval: must be 0 (on demand) or at least 1s, got %v", d))
+		}
+		c.heartbeatOpts = append(c.heartbeatOpts, heartbeat.WithBackgroundInterval(d))
+		return c
+	})
+}
+
+// WithVitalDetails puts each failing vital's error text in the verbose
+// /heartbeat answer; see heartbeat.WithDetails. Off by default.
+func WithVitalDetails(on bool) Option {
+	return optionFunc(func(c config) config {
+		c.heartbeatOpts = append(c.heartbeatOpts, heartbeat.WithDetails(on))
+		return c
+	})
 }
 
 // WithResource merges r over the resource Start detects (service name and
 // attributes from OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, host,
-// process, container). Ignored by NewStats: there the app's provider owns
-// the resource.
+// process, container): r's attributes win where keys meet, the detected
+// ones stay otherwise. Given more than once, the last r is merged. Ignored
+// by NewStats: there the app's provider owns the resource.
+//
+// sdkmetric.WithResource passed through WithMeterProviderOptions is not the
+// way: it replaces the detected resource instead of merging over it.
 func WithResource(r *resource.Resource) Option {
 	return optionFunc(func(c config) config { c.resource = r; return c })
 }
 
 // WithMeterProviderOptions adds options to the MeterProvider that Start
-// builds: views, more readers, a cardinality limit.
+// builds: views, more readers, a cardinality limit. For the resource, use
+// WithResource. To make the provider the global one, call
+// otel.SetMeterProvider(b.MeterProvider()) after Start.
 func WithMeterProviderOptions(opts ...sdkmetric.Option) Option {
 	return optionFunc(func(c config) config { c.providerOpts = append(c.providerOpts, opts...); return c })
-}
-
-// WithGlobalMeterProvider makes Start set the MeterProvider it builds as the
-// global one (otel.SetMeterProvider), so instrumentation libraries that use
-// the global find it. Off by default: no global state unless asked.
-func WithGlobalMeterProvider() Option {
-	return optionFunc(func(c config) config { c.global = true; return c })
 }
 
 // WithLogger sets where the bridge and OTLP forwarding report problems; the
@@ -107,16 +148,32 @@ func WithoutHostMetrics() Option {
 	return optionFunc(func(c config) config { c.hostMetrics = false; return c })
 }
 
+// WithoutRuntimeMetrics leaves out the contrib runtime instrumentation's
+// instruments (runtime.Start), for an app that starts it on the same
+// MeterProvider itself: started twice, every runtime metric would be
+// recorded twice. go.schedule.duration, which contrib runtime makes through
+// a producer of each reader rather than through the provider, stays on
+// komachi's readers.
+func WithoutRuntimeMetrics() Option {
+	return optionFunc(func(c config) config { c.runtimeMetrics = false; return c })
+}
+
 // withLookupEnv replaces os.LookupEnv, for tests.
 func withLookupEnv(f func(string) (string, bool)) Option {
 	return optionFunc(func(c config) config { c.lookupEnv = f; return c })
 }
 
+// fail records a bad option value; newConfig reports them all at once.
+func (c config) fail(err error) config {
+	c.errs = append(c.errs, err)
+	return c
+}
+
 func newConfig(opts []Option) (config, error) {
-	c := config{window: DefaultWindow, hostMetrics: true, lookupEnv: os.LookupEnv}
+	c := config{window: DefaultWindow, hostMetrics: true, runtimeMetrics: true, lookupEnv: os.LookupEnv}
 	for _, o := range opts {
 		if o == nil {
-			return c, errors.New("otelbridge: nil Option")
+			continue
 		}
 		c = o.apply(c)
 	}
@@ -125,17 +182,18 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if c.windowOption {
 		if c.window <= 0 {
-			return c, fmt.Errorf("otelbridge: WithWindow: must be > 0, got %v", c.window)
+			c = c.fail(fmt.Errorf("otelbridge: WithWindow: must be > 0, got %v", c.window))
 		}
 	} else if v, ok := c.lookupEnv(EnvStatsWindow); ok && v != "" {
 		d, err := time.ParseDuration(v)
-		if err != nil {
-			return c, fmt.Errorf("otelbridge: %s: %q is not a Go duration such as 60s", EnvStatsWindow, v)
+		switch {
+		case err != nil:
+			c = c.fail(fmt.Errorf("otelbridge: %s: %q is not a Go duration such as 60s", EnvStatsWindow, v))
+		case d <= 0:
+			c = c.fail(fmt.Errorf("otelbridge: %s: must be > 0, got %q", EnvStatsWindow, v))
+		default:
+			c.window = d
 		}
-		if d <= 0 {
-			return c, fmt.Errorf("otelbridge: %s: must be > 0, got %q", EnvStatsWindow, v)
-		}
-		c.window = d
 	}
-	return c, nil
+	return c, errors.Join(c.errs...)
 }

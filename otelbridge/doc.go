@@ -1,7 +1,8 @@
 // Package otelbridge sets komachi up in one call: a MeterProvider with the Go
 // runtime, host and vital metrics, the /stats exporter on a windowed reader,
-// the heartbeat handler serving /heartbeat, /livez and /stats, and OTLP
-// forwarding to Mackerel or any collector when the environment asks for it.
+// one handler serving /heartbeat and /livez (package heartbeat) and /stats
+// (the exporter's), and OTLP forwarding to Mackerel or any collector when
+// the environment asks for it.
 //
 //	bridge, err := otelbridge.Start(ctx)
 //	if err != nil { … }
@@ -11,7 +12,36 @@
 //
 // An app that already owns a MeterProvider uses [NewStats] instead: it adds
 // [Stats.Reader] to its provider and calls [Stats.Start]; there is no second
-// provider.
+// provider. If that app starts contrib runtime on its provider itself, it
+// passes [WithoutRuntimeMetrics], so that nothing is recorded twice.
+//
+// # Shutdown
+//
+// When shutdown begins, call [Bridge.Drain] (or [Stats.Drain]): readiness
+// answers 503 while /livez and /stats keep serving. Wait at least one probe
+// period, stop the server, then call [Bridge.Shutdown]: a last collection
+// reaches /stats and OTLP.
+//
+// # Guarding /stats
+//
+// A guard (a bearer token, an allow-list) is ordinary middleware. To guard
+// /stats alone, mount it on the more specific pattern and leave the probes
+// open:
+//
+//	ops := http.StripPrefix("/ops", bridge.Handler())
+//	mux.Handle("/ops/", ops)
+//	mux.Handle("/ops/stats", requireBearer(token, ops)) // your middleware; see the Bridge.Handler example
+//
+// # Resource and global state
+//
+// The resource is detected: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES,
+// then host, process and container. [WithResource] merges its attributes
+// over that. Passing sdkmetric.WithResource through [WithMeterProviderOptions]
+// is not the way: it replaces the detected resource instead of merging.
+//
+// Nothing global is set: to let instrumentation libraries that read the
+// global MeterProvider find the bridge's, call
+// otel.SetMeterProvider(bridge.MeterProvider()) yourself.
 //
 // # Environment
 //

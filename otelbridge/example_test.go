@@ -2,6 +2,8 @@ package otelbridge_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"fmt"
 	"io"
 	"log"
@@ -67,4 +69,55 @@ func ExampleNewStats() {
 	body, _ := stats.Exporter().Document()
 	fmt.Println(len(body) > 0)
 	// Output: true
+}
+
+// requireBearer answers 401 unless the request carries
+// "Authorization: Bearer <token>"; digests keep the comparison
+// constant-time in the token's length too.
+func requireBearer(token string, next http.Handler) http.Handler {
+	want := sha256.Sum256([]byte("Bearer " + token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="stats"`)
+			http.Error(w, "401 unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// A guard on /stats alone is ordinary middleware on the more specific
+// pattern; the probes under /ops stay open. mackerel-plugin-json sends the
+// token with -header "Authorization: Bearer <token>".
+func ExampleBridge_Handler_guardStats() {
+	ctx := context.Background()
+	bridge, err := otelbridge.Start(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer func() { _ = bridge.Shutdown(ctx) }()
+
+	ops := http.StripPrefix("/ops", bridge.Handler())
+	mux := http.NewServeMux()
+	mux.Handle("/ops/", ops)
+	mux.Handle("/ops/stats", requireBearer("s3cret", ops))
+
+	for _, tc := range []struct{ path, authorization string }{
+		{"/ops/heartbeat", ""},
+		{"/ops/stats", ""},
+		{"/ops/stats", "Bearer s3cret"},
+	} {
+		r := httptest.NewRequest("GET", tc.path, nil)
+		if tc.authorization != "" {
+			r.Header.Set("Authorization", tc.authorization)
+		}
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, r)
+		fmt.Println(tc.path, w.Code, w.Header().Get("Content-Type"))
+	}
+	// Output:
+	// /ops/heartbeat 200 text/plain; charset=utf-8
+	// /ops/stats 401 text/plain; charset=utf-8
+	// /ops/stats 200 application/json
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/host"
@@ -18,23 +20,31 @@ import (
 )
 
 // Stats is /stats and /heartbeat for a MeterProvider: the exporter on its
-// reader, the heartbeat handler serving it, and the Go vitals. Start builds
-// one with its own provider; an app that already owns a MeterProvider builds
-// one with NewStats, passes Reader to its provider, and calls Stats.Start.
+// reader, the heartbeat handler, the Go vitals, and one http.Handler serving
+// them. Start builds one with its own provider; an app that already owns a
+// MeterProvider builds one with NewStats, passes Reader to its provider, and
+// calls Stats.Start.
 type Stats struct {
 	cfg      config
 	exporter *exporter.Exporter
 	reader   *sdkmetric.PeriodicReader
-	handler  *heartbeat.Handler
+	hbOpts   []heartbeat.Option
+	ops      http.Handler
+
+	// heartbeat serves /heartbeat and /livez: until Start, a handler whose
+	// readiness fails (see notStarted); from Start on, the one with the
+	// app's vitals, recording their metrics through the app's provider.
+	heartbeat atomic.Pointer[heartbeat.Handler]
 
 	mu      sync.Mutex
 	started bool
+	drained bool
 	regs    []metric.Registration
 	stopped bool
 }
 
-// NewStats builds the /stats exporter, the reader that feeds it every
-// window, and the heartbeat handler, for an app that owns its MeterProvider:
+// NewStats builds the /stats exporter and the reader that feeds it every
+// window, for an app that owns its MeterProvider:
 //
 //	stats, err := otelbridge.NewStats()
 //	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(stats.Reader()), /* the app's own options */)
@@ -56,8 +66,7 @@ func newStats(cfg config) (*Stats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("otelbridge: WithExporterOptions: %w", err)
 	}
-	hopts := append([]heartbeat.Option{heartbeat.WithStats(exp), heartbeat.WithVitals(cfg.vitals...)}, cfg.heartbeatOpts...)
-	h, err := heartbeat.New(hopts...)
+	pending, err := heartbeat.New(heartbeat.WithVitals(notStarted))
 	if err != nil {
 		return nil, fmt.Errorf("otelbridge: %w", err)
 	}
@@ -66,24 +75,73 @@ func newStats(cfg config) (*Stats, error) {
 		sdkmetric.WithProducer(newRuntimeProducer()),
 		sdkmetric.WithProducer(govitals.NewProducer()),
 	)
-	return &Stats{cfg: cfg, exporter: exp, reader: reader, handler: h}, nil
+	s := &Stats{cfg: cfg, exporter: exp, reader: reader, hbOpts: cfg.heartbeatOpts}
+	s.heartbeat.Store(pending)
+	s.ops = &opsHandler{stats: s, document: exp.Handler()}
+	return s, nil
 }
+
+// notStarted keeps readiness failing until Stats.Start has made the first
+// document and the app's vitals are in place.
+var notStarted = heartbeat.VitalFunc("komachi", func(context.Context) error {
+	return errors.New("otelbridge: not started")
+})
+
+// opsHandler routes below the mount point: /heartbeat and /livez to the
+// heartbeat handler, /stats to the exporter's. Each endpoint is one case.
+type opsHandler struct {
+	stats    *Stats
+	document http.Handler
+}
+
+func (h *opsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/heartbeat", "/livez":
+		h.stats.heartbeat.Load().ServeHTTP(w, r)
+	case "/stats":
+		h.document.ServeHTTP(w, r)
+	default:
+		w.Header()["Cache-Control"] = noStore
+		http.Error(w, "404 page not found: komachi serves /heartbeat, /livez and /stats below its mount point", http.StatusNotFound)
+	}
+}
+
+var noStore = []string{"no-store"}
 
 // Reader is the reader to pass to the app's MeterProvider
 // (sdkmetric.WithReader). It collects once per window.
 func (s *Stats) Reader() sdkmetric.Reader { return s.reader }
 
-// Handler answers /heartbeat, /livez and /stats relative to where it is
-// mounted; mount it with http.StripPrefix("/ops", h).
-func (s *Stats) Handler() *heartbeat.Handler { return s.handler }
+// Handler answers /heartbeat and /livez (package heartbeat) and /stats (the
+// exporter's handler) relative to where it is mounted:
+//
+//	mux.Handle("/ops/", http.StripPrefix("/ops", stats.Handler()))
+//
+// Any other path answers 404. Until Start, readiness answers 503 and /stats
+// 503 (no document yet); /livez answers 200 from the first moment.
+func (s *Stats) Handler() http.Handler { return s.ops }
+
+// Drain makes readiness (/heartbeat) answer 503 from now on, while /livez
+// and /stats keep serving. Call it when shutdown begins, then wait at least
+// one probe period before stopping the server, so that Kubernetes and
+// mackerel-container-agent stop routing to the process while it still
+// answers. It cannot be undone; Shutdown drains too.
+func (s *Stats) Drain() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drained = true
+	s.heartbeat.Load().Drain()
+}
 
 // Exporter is the /stats exporter, for its Document.
 func (s *Stats) Exporter() *exporter.Exporter { return s.exporter }
 
 // Start records the Go runtime and host metrics and the Go vitals on mp,
-// and the exporter's and the heartbeat's own metrics, then collects once, so
-// /stats is served from the first moment rather than after a window. mp must
-// be the provider that Reader was given to. Start again returns an error.
+// puts the app's vitals in place (their metrics recorded through mp too)
+// with the exporter's own metrics, then collects once, so /stats is served
+// from the first moment rather than after a window. mp must be the provider
+// that Reader was given to. Start again returns an error; after a failed
+// Start, Shutdown stops what it had started.
 func (s *Stats) Start(ctx context.Context, mp metric.MeterProvider) error {
 	if mp == nil {
 		// contrib runtime and host would fall back to the global provider.
@@ -99,8 +157,10 @@ func (s *Stats) Start(ctx context.Context, mp metric.MeterProvider) error {
 		return errors.New("otelbridge: Stats.Start called twice")
 	}
 	s.started = true
-	if err := runtime.Start(runtime.WithMeterProvider(mp), runtime.WithMinimumReadMemStatsInterval(readEveryCollection)); err != nil {
-		return fmt.Errorf("otelbridge: runtime instrumentation: %w", err)
+	if s.cfg.runtimeMetrics {
+		if err := runtime.Start(runtime.WithMeterProvider(mp), runtime.WithMinimumReadMemStatsInterval(readEveryCollection)); err != nil {
+			return fmt.Errorf("otelbridge: runtime instrumentation: %w", err)
+		}
 	}
 	if s.cfg.hostMetrics {
 		if err := host.Start(host.WithMeterProvider(mp)); err != nil {
@@ -113,7 +173,6 @@ func (s *Stats) Start(ctx context.Context, mp metric.MeterProvider) error {
 	}{
 		{"Go vitals", func() (metric.Registration, error) { return govitals.Start(govitals.WithMeterProvider(mp)) }},
 		{"exporter metrics", func() (metric.Registration, error) { return s.exporter.RegisterMetrics(mp) }},
-		{"heartbeat metrics", func() (metric.Registration, error) { return s.handler.RegisterMetrics(mp) }},
 	} {
 		reg, err := register.fn()
 		if err != nil {
@@ -121,6 +180,14 @@ func (s *Stats) Start(ctx context.Context, mp metric.MeterProvider) error {
 		}
 		s.regs = append(s.regs, reg)
 	}
+	hb, err := heartbeat.New(append(s.hbOpts, heartbeat.WithMeterProvider(mp))...)
+	if err != nil {
+		return fmt.Errorf("otelbridge: %w", err)
+	}
+	if s.drained {
+		hb.Drain()
+	}
+	s.heartbeat.Store(hb)
 	// The first document, now: /stats is never empty after start.
 	if err := s.reader.ForceFlush(ctx); err != nil {
 		return fmt.Errorf("otelbridge: first collection: %w", err)
@@ -146,26 +213,29 @@ func newRuntimeProducer() sdkmetric.Producer {
 }
 
 // Shutdown drains readiness (/heartbeat answers 503 from now on, /stats and
-// /livez keep serving), stops the heartbeat's background checks and
-// unregisters the callbacks Start registered (contrib runtime and host offer
-// no way to unregister theirs). The reader stops with the app's provider:
-// call Shutdown after the provider's Shutdown, so that its last collection
-// still reads the Go vitals and komachi's own metrics, and Handler().Drain()
-// earlier, when shutdown begins. Calling it again does nothing.
-func (s *Stats) Shutdown(context.Context) error {
+// /livez keep serving), unregisters the callbacks Start registered (contrib
+// runtime and host offer no way to unregister theirs) and stops the
+// heartbeat's metrics and background checks, waiting within ctx for a run
+// of the vitals in flight. The reader stops with the app's provider: call
+// Shutdown after the provider's Shutdown, so that its last collection still
+// reads the Go vitals and komachi's own metrics, and Drain earlier, when
+// shutdown begins. Calling it again stops nothing more; it waits, within
+// its ctx, for a run the first call's ctx cut short.
+func (s *Stats) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return nil
-	}
-	s.stopped = true
-	s.handler.Drain()
+	hb := s.heartbeat.Load()
 	var errs []error
-	for _, reg := range s.regs {
-		errs = append(errs, reg.Unregister())
+	if !s.stopped {
+		s.stopped, s.drained = true, true
+		hb.Drain()
+		for _, reg := range s.regs {
+			errs = append(errs, reg.Unregister())
+		}
+		s.regs = nil
 	}
-	s.regs = nil
-	errs = append(errs, s.handler.Close())
+	s.mu.Unlock()
+	// Outside the lock: Drain must not wait for a slow vital.
+	errs = append(errs, hb.Shutdown(ctx))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("otelbridge: %w", err)
 	}

@@ -163,7 +163,7 @@ func run(logger *slog.Logger, addr string, drain time.Duration) error {
 	case sig := <-signals:
 		logger.Info("basic: draining: readiness answers 503", "signal", sig.String(), "wait", drain)
 	}
-	bridge.Handler().Drain()
+	bridge.Drain()
 	select {
 	case <-time.After(drain):
 	case <-signals:

@@ -30,8 +30,8 @@ func BenchmarkCollect(b *testing.B) {
 	}
 }
 
-// BenchmarkObserve is the callback alone: one metrics.Read, the /proc reads
-// and the observations, against a no-op Observer.
+// BenchmarkObserve is the callback alone: one metrics.Read, the operating
+// system's numbers and the observations, against a no-op Observer.
 func BenchmarkObserve(b *testing.B) {
 	mp := sdkmetric.NewMeterProvider()
 	defer mp.Shutdown(context.Background())
@@ -49,15 +49,19 @@ func BenchmarkObserve(b *testing.B) {
 	}
 }
 
-// BenchmarkReadOS is the platform part alone: /proc/self and getrusage.
+// BenchmarkReadOS is the platform part alone: gopsutil and getrusage, against
+// a no-op Observer.
 func BenchmarkReadOS(b *testing.B) {
-	r := newOSReader()
-	var out osReading
+	mp := sdkmetric.NewMeterProvider()
+	defer mp.Shutdown(context.Background())
+	v, err := newVitals(mp.Meter("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var o metric.Observer = discardObserver{}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := r.read(&out); err != nil {
-			b.Fatal(err)
-		}
+		v.observeProcess(o)
 	}
 }
 

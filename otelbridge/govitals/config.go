@@ -18,7 +18,7 @@ type config struct {
 	err           error
 }
 
-// Option configures [Start].
+// Option configures [Start]. A nil Option is ignored.
 type Option interface {
 	apply(*config)
 }
@@ -46,27 +46,6 @@ func newConfig(opts []Option) config {
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&c)
-		}
-	}
-	return c
-}
-
-// producerConfig holds the settings of [NewProducer]. It is empty today.
-type producerConfig struct{}
-
-// ProducerOption configures [NewProducer]. None exists yet: the parameter
-// keeps NewProducer's signature the same as contrib runtime's NewProducer,
-// so that one can be added without breaking callers.
-type ProducerOption interface {
-	applyProducer(*producerConfig)
-}
-
-// newProducerConfig applies opts over the defaults.
-func newProducerConfig(opts []ProducerOption) producerConfig {
-	var c producerConfig
-	for _, o := range opts {
-		if o != nil {
-			o.applyProducer(&c)
 		}
 	}
 	return c

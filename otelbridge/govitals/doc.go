@@ -5,10 +5,11 @@
 //
 // It never emits a metric that contrib runtime v0.72.0 or contrib host
 // v0.72.0 emit, and it never stops the world: it reads runtime/metrics,
-// /proc/self and getrusage(2), never runtime.ReadMemStats. [Start] registers
+// gopsutil and getrusage(2), never runtime.ReadMemStats. [Start] registers
 // one callback that, per collection and no more often, does one
-// metrics.Read into a preallocated []metrics.Sample and reads each /proc file
-// once into buffers it keeps. [NewProducer] adds the GC pause histogram.
+// metrics.Read into a preallocated []metrics.Sample and asks the operating
+// system once for each of its numbers. [NewProducer] adds the GC pause
+// histogram.
 //
 // # Metrics
 //
@@ -27,11 +28,11 @@
 //	                                                       runnable waiting not-in-go)
 //	process.context_switches            {context_switch}   process.context_switch.type               getrusage(RUSAGE_SELF)       unix
 //	                                                       (voluntary involuntary)
-//	process.unix.file_descriptor.count  {file_descriptor}  -                                         /proc/self/fd                linux
-//	process.thread.count                {thread}           -                                         /proc/self/status Threads    linux
-//	process.memory.usage                By                 -                                         /proc/self/status VmRSS      linux
-//	process.memory.virtual              By                 -                                         /proc/self/status VmSize     linux
-//	process.disk.io                     By                 disk.io.direction (read write)            /proc/self/io                linux
+//	process.unix.file_descriptor.count  {file_descriptor}  -                                         gopsutil NumFDs              linux darwin
+//	process.thread.count                {thread}           -                                         gopsutil NumThreads          linux darwin freebsd windows
+//	process.memory.usage                By                 -                                         gopsutil MemoryInfo RSS      linux darwin freebsd windows
+//	process.memory.virtual              By                 -                                         gopsutil MemoryInfo VMS      linux darwin freebsd windows
+//	process.disk.io                     By                 disk.io.direction (read write)            gopsutil IOCounters          linux darwin
 //
 // Counters (go.cpu.time, go.memory.gc.cycles, komachi.go.memory.freed and
 // .frees, process.context_switches, process.disk.io) are cumulative
@@ -55,42 +56,32 @@
 //   - process.context_switches comes from getrusage, which sums every thread
 //     of the process, exited ones included; the counters in
 //     /proc/self/status only cover the main thread.
-//   - process.disk.io counts bytes that reached the storage layer (read_bytes
-//     and write_bytes), not page-cache hits. When /proc/self/io cannot be
-//     read (a kernel without task IO accounting, a sandbox), the metric is
-//     left out without an error; so is every /proc metric when /proc is
-//     missing. Content that does not parse makes the callback return an
-//     error, and the other metrics are still recorded.
+//   - The gopsutil numbers are, on Linux, Threads of /proc/self/status, the
+//     first two fields of /proc/self/statm, read_bytes and write_bytes of
+//     /proc/self/io, and the entries of /proc/self/fd less the one gopsutil
+//     opens to list them; on macOS, proc_pidinfo and proc_pid_rusage; on
+//     FreeBSD, the kern.proc sysctl; on Windows, the process snapshot and
+//     GetProcessMemoryInfo (working set and pagefile usage). They are always
+//     this process's own: HOST_PROC, which points gopsutil at a host's /proc,
+//     is not followed. Where gopsutil answers with a stand-in rather than
+//     the kernel's number, as for several numbers on OpenBSD and Windows and
+//     for IO on FreeBSD, it is not asked.
+//   - A number that cannot be read (a /proc file masked in a sandbox, a
+//     kernel without task IO accounting, no descriptor left to list
+//     /proc/self/fd) is left out of that collection without an error, and
+//     asked for again at the next one; the other metrics are recorded.
+//   - process.disk.io counts bytes that reached the storage layer, not
+//     page-cache hits.
 //   - process.network.io is not emitted: Linux does not count network bytes
 //     per process (/proc/self/net/dev counts the whole network namespace,
 //     sidecars included), and a made-up number is worse than none. Use
 //     contrib host's system.network.io.
 //   - go.memory.gc.pause.duration is explained at [NewProducer].
 //
-// # Seed vitals and where their counterparts come from
+// # Seed vitals
 //
-//	seed key                       Go metric                                               emitted by
-//	process_count                  go.goroutine.count                                      contrib runtime
-//	run_queue                      go.schedule.duration (histogram)                        contrib runtime NewProducer
-//	                               komachi.go.goroutine.count{runnable}                    govitals
-//	reductions                     go.cpu.time{go.cpu.state=user}                          govitals
-//	scheduler_usage.<id>           go.cpu.time by go.cpu.state, with go.processor.limit    govitals, contrib runtime
-//	                               process.cpu.time{cpu.mode}                              contrib host
-//	context_switches               process.context_switches                                govitals
-//	gc.count                       go.memory.gc.cycles                                     govitals
-//	gc.words_reclaimed             komachi.go.memory.freed, komachi.go.memory.frees        govitals
-//	                               go.memory.allocated, go.memory.allocations              contrib runtime
-//	(GC pauses)                    go.memory.gc.pause.duration                             govitals NewProducer
-//	io.in, io.out                  system.network.io{network.io.direction}                 contrib host
-//	                               process.disk.io{disk.io.direction}                      govitals
-//	memory.processes               go.memory.used{go.memory.type}, go.memory.gc.goal,      contrib runtime
-//	                               go.memory.limit
-//	memory.binary, .code, .ets,    komachi.go.memory.used{go.memory.detailed_type}         govitals
-//	.atom
-//	port_count                     process.unix.file_descriptor.count                      govitals
-//	(threads)                      process.thread.count                                    govitals
-//	(RSS)                          process.memory.usage, process.memory.virtual            govitals
-//
-// BEAM schedulers have no per-scheduler Go counterpart: goroutines are not
-// pinned to a P, so scheduler usage is reported for the process as a whole.
+// Which of these metrics stands for which KomachiHeartbeat vital is tabled
+// once, in the komachi README ("The seed library's vitals in Go"). BEAM
+// schedulers have no per-scheduler Go counterpart: goroutines are not pinned
+// to a P, so scheduler usage is reported for the process as a whole.
 package govitals

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"runtime/metrics"
 	"strings"
 	"sync"
 
+	"github.com/shirou/gopsutil/v4/process"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -54,10 +56,11 @@ const (
 
 // Start records the Go process vitals that contrib runtime and contrib host do
 // not, with one callback per collection. See the package documentation for
-// the list. Unregister on the returned Registration stops the recording.
+// the list. Unregister on the returned Registration stops the recording. A
+// nil Option is ignored.
 //
-// Start stops no world: it reads runtime/metrics, /proc/self and getrusage(2),
-// never runtime.ReadMemStats.
+// Start stops no world: it reads runtime/metrics, gopsutil (on Linux,
+// /proc/self) and getrusage(2), never runtime.ReadMemStats.
 func Start(opts ...Option) (metric.Registration, error) {
 	c := newConfig(opts)
 	if c.err != nil {
@@ -85,8 +88,8 @@ type indexedObservation struct {
 	opts   []metric.ObserveOption
 }
 
-// vitals owns the instruments and every buffer a collection uses, so that a
-// collection allocates nothing of its own that grows.
+// vitals owns the instruments and every buffer a collection uses, so that the
+// runtime/metrics part of a collection allocates nothing of its own.
 type vitals struct {
 	cpuTime         goconv.CPUTimeObservable
 	gcCycles        goconv.MemoryGCCyclesObservable
@@ -113,12 +116,16 @@ type vitals struct {
 	freesIdx   int
 	memClasses []indexedObservation
 	goroutines []indexedObservation
-	os         *osReader
-	osNow      osReading
+
+	proc        *process.Process // nil where gopsutil knows nothing of this process
+	procSupport procSupport
+	procCtx     context.Context // passed to gopsutil: which /proc it reads
+	ru          rusage
 }
 
 func newVitals(meter metric.Meter) (*vitals, error) {
-	v := &vitals{os: newOSReader()}
+	v := &vitals{procSupport: procSupportOn(runtime.GOOS), procCtx: selfProcContext}
+	v.proc = newProcess(v.procCtx, v.procSupport)
 	var err error
 	if v.cpuTime, err = goconv.NewCPUTimeObservable(meter); err != nil {
 		return nil, instrumentErr(v.cpuTime.Name(), err)
@@ -267,7 +274,8 @@ func (v *vitals) instruments() []metric.Observable {
 	}
 }
 
-// observe is the one callback: one metrics.Read, each /proc file read once.
+// observe is the one callback: one metrics.Read, then the operating system's
+// numbers, each asked for once.
 func (v *vitals) observe(_ context.Context, o metric.Observer) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -300,25 +308,8 @@ func (v *vitals) observe(_ context.Context, o metric.Observer) error {
 		}
 	}
 
-	err := v.os.read(&v.osNow)
-	r := &v.osNow
-	if r.haveCtxSwitches {
-		o.ObserveInt64(v.contextSwitches.Inst(), r.voluntary, v.voluntaryOpts...)
-		o.ObserveInt64(v.contextSwitches.Inst(), r.involuntary, v.involuntaryOpts...)
-	}
-	if r.haveFDs {
-		o.ObserveInt64(v.fdCount.Inst(), r.fds)
-	}
-	if r.haveStatus {
-		o.ObserveInt64(v.threadCount.Inst(), r.status.threads)
-		o.ObserveInt64(v.memoryUsage.Inst(), r.status.rssBytes)
-		o.ObserveInt64(v.memoryVirtual.Inst(), r.status.vmBytes)
-	}
-	if r.haveIO {
-		o.ObserveInt64(v.diskIO.Inst(), r.io.readBytes, v.diskReadOpts...)
-		o.ObserveInt64(v.diskIO.Inst(), r.io.writeBytes, v.diskWriteOpts...)
-	}
-	return err
+	v.observeProcess(o)
+	return nil
 }
 
 // uint returns sample i as an int64 when it holds a uint64.

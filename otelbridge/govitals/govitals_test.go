@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shirou/gopsutil/v4/common"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -138,36 +138,37 @@ func TestStartRecordsEveryVital(t *testing.T) {
 
 	burnCPU()
 	makeGarbage()
-	time.Sleep(10 * time.Millisecond) // park a thread: a voluntary context switch
-	runtime.GC()                      // /cpu/classes are only brought up to date by a GC
+	runtime.GC() // /cpu/classes are only brought up to date by a GC
 	got := ours(collect(t, reader))
 
+	has := procSupportOn(runtime.GOOS)
+	_, _, haveRusage := contextSwitches(new(rusage))
 	type want struct {
 		unit      string
 		monotonic bool
 		key       string   // attribute key, "" for none
 		values    []string // attribute values that must all be there, and only them
-		linuxOnly bool
+		here      bool     // whether this platform gives the metric
 	}
 	wants := map[string]want{
-		"go.cpu.time":                        {"s", true, "go.cpu.state", []string{"user", "gc", "scavenge", "idle"}, false},
-		"go.memory.gc.cycles":                {"{gc_cycle}", true, "", []string{""}, false},
-		"komachi.go.memory.freed":            {"By", true, "", []string{""}, false},
-		"komachi.go.memory.frees":            {"{free}", true, "", []string{""}, false},
-		"komachi.go.memory.used":             {"By", false, "go.memory.detailed_type", nil, false},
-		"komachi.go.goroutine.count":         {"{goroutine}", false, "komachi.go.goroutine.state", []string{"not-in-go", "runnable", "running", "waiting"}, false},
-		"process.context_switches":           {"{context_switch}", true, "process.context_switch.type", []string{"voluntary", "involuntary"}, true},
-		"process.unix.file_descriptor.count": {"{file_descriptor}", false, "", []string{""}, true},
-		"process.thread.count":               {"{thread}", false, "", []string{""}, true},
-		"process.memory.usage":               {"By", false, "", []string{""}, true},
-		"process.memory.virtual":             {"By", false, "", []string{""}, true},
-		"process.disk.io":                    {"By", true, "disk.io.direction", []string{"read", "write"}, true},
+		"go.cpu.time":                        {"s", true, "go.cpu.state", []string{"user", "gc", "scavenge", "idle"}, true},
+		"go.memory.gc.cycles":                {"{gc_cycle}", true, "", []string{""}, true},
+		"komachi.go.memory.freed":            {"By", true, "", []string{""}, true},
+		"komachi.go.memory.frees":            {"{free}", true, "", []string{""}, true},
+		"komachi.go.memory.used":             {"By", false, "go.memory.detailed_type", nil, true},
+		"komachi.go.goroutine.count":         {"{goroutine}", false, "komachi.go.goroutine.state", []string{"not-in-go", "runnable", "running", "waiting"}, true},
+		"process.context_switches":           {"{context_switch}", true, "process.context_switch.type", []string{"voluntary", "involuntary"}, haveRusage},
+		"process.unix.file_descriptor.count": {"{file_descriptor}", false, "", []string{""}, has.fds},
+		"process.thread.count":               {"{thread}", false, "", []string{""}, has.threads},
+		"process.memory.usage":               {"By", false, "", []string{""}, has.memory},
+		"process.memory.virtual":             {"By", false, "", []string{""}, has.memory},
+		"process.disk.io":                    {"By", true, "disk.io.direction", []string{"read", "write"}, has.diskIO},
 	}
 	_, ioErr := os.ReadFile("/proc/self/io")
 	values := make(map[string]map[string]float64)
 	for name, w := range wants {
 		m, ok := got[name]
-		if w.linuxOnly && runtime.GOOS != "linux" {
+		if !w.here {
 			if ok {
 				t.Errorf("%s present on %s", name, runtime.GOOS)
 			}
@@ -246,7 +247,7 @@ func TestStartRecordsEveryVital(t *testing.T) {
 	}
 	cs := values["process.context_switches"]
 	if cs["voluntary"]+cs["involuntary"] < 1 {
-		t.Errorf("process.context_switches = %v after sleeping", cs)
+		t.Errorf("process.context_switches = %v after runtime.GC parked threads", cs)
 	}
 	if v := values["process.unix.file_descriptor.count"][""]; v < 3 {
 		t.Errorf("process.unix.file_descriptor.count = %v, want >= 3 (stdin, stdout, stderr)", v)
@@ -309,7 +310,7 @@ func keyOf(m metricdata.Metrics) string {
 
 func TestFileDescriptorCountFollowsOpens(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("/proc/self/fd is Linux")
+		t.Skip("checked against /proc/self/fd, which is Linux")
 	}
 	mp, reader := newReader(t)
 	reg, err := Start(WithMeterProvider(mp))
@@ -327,7 +328,7 @@ func TestFileDescriptorCountFollowsOpens(t *testing.T) {
 		return m.Data.(metricdata.Sum[int64]).DataPoints[0].Value
 	}
 	open := func() *os.File {
-		f, err := os.Open(filepath.Join("testdata", "status.txt"))
+		f, err := os.Open(os.DevNull)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -335,6 +336,14 @@ func TestFileDescriptorCountFollowsOpens(t *testing.T) {
 	}
 	open().Close() // let the runtime set up its poller descriptors first
 	before := fdCount()
+	// The listing's own descriptor is not one the process has open.
+	listed, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(len(listed) - 1); before != want {
+		t.Errorf("fd count %d, /proc/self/fd lists %d besides its own", before, want)
+	}
 	const n = 7
 	var files []*os.File
 	for range n {
@@ -347,6 +356,86 @@ func TestFileDescriptorCountFollowsOpens(t *testing.T) {
 	after := fdCount()
 	if during != before+n || after != before {
 		t.Errorf("fd count %d, then %d with %d more open, then %d after closing them", before, during, n, after)
+	}
+}
+
+// A number gopsutil cannot read is left out of that collection only: the
+// callback does not fail, the other metrics are recorded, and the number is
+// back as soon as it can be read again.
+func TestUnreadableProcIsLeftOut(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("points gopsutil at an empty /proc, which is Linux")
+	}
+	mp, reader := newReader(t)
+	meter := mp.Meter(ScopeName)
+	v, err := newVitals(meter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := meter.RegisterCallback(v.observe, v.instruments()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Unregister()
+
+	fromProc := []string{
+		"process.thread.count", "process.memory.usage", "process.memory.virtual",
+		"process.disk.io", "process.unix.file_descriptor.count",
+	}
+	v.mu.Lock()
+	v.procCtx = context.WithValue(context.Background(), common.EnvKey, common.EnvMap{common.HostProcEnvKey: t.TempDir()})
+	v.mu.Unlock()
+	got := ours(collect(t, reader)) // collect fails the test if the callback errs
+	for _, name := range fromProc {
+		if _, ok := got[name]; ok {
+			t.Errorf("%s recorded from an empty /proc", name)
+		}
+	}
+	for _, name := range []string{"go.cpu.time", "process.context_switches"} {
+		if _, ok := got[name]; !ok {
+			t.Errorf("%s missing when /proc is unreadable", name)
+		}
+	}
+
+	v.mu.Lock()
+	v.procCtx = selfProcContext
+	v.mu.Unlock()
+	_, ioErr := os.ReadFile("/proc/self/io")
+	got = ours(collect(t, reader))
+	for _, name := range fromProc {
+		if _, ok := got[name]; !ok && !(name == "process.disk.io" && ioErr != nil) {
+			t.Errorf("%s still missing once /proc is readable again", name)
+		}
+	}
+}
+
+// HOST_PROC points gopsutil at a host's /proc; the vitals are still this
+// process's own.
+func TestHostProcIgnored(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("HOST_PROC is read on Linux")
+	}
+	t.Setenv("HOST_PROC", t.TempDir())
+	mp, reader := newReader(t)
+	reg, err := Start(WithMeterProvider(mp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Unregister()
+	if _, ok := ours(collect(t, reader))["process.thread.count"]; !ok {
+		t.Error("process.thread.count missing with HOST_PROC set")
+	}
+}
+
+func TestNilOptionIgnored(t *testing.T) {
+	mp, reader := newReader(t)
+	reg, err := Start(nil, WithMeterProvider(mp), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Unregister()
+	if _, ok := ours(collect(t, reader))["go.memory.gc.cycles"]; !ok {
+		t.Error("nothing recorded with nil options around WithMeterProvider")
 	}
 }
 

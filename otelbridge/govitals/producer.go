@@ -42,8 +42,7 @@ var errNoPauseHistogram = errors.New("govitals: runtime/metrics has no " + gcPau
 // estimated from the bucket lower bounds, as contrib runtime does for
 // go.schedule.duration: the runtime gives no exact sum, and its buckets are
 // narrow enough (a few percent) for the estimate to serve for a mean.
-func NewProducer(opts ...ProducerOption) sdkmetric.Producer {
-	_ = newProducerConfig(opts)
+func NewProducer() sdkmetric.Producer {
 	return &producer{samples: []metrics.Sample{{Name: gcPausesKey}}}
 }
 
