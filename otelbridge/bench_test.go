@@ -20,7 +20,7 @@ func BenchmarkCollection(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := br.stats.reader.ForceFlush(ctx); err != nil {
+		if err := br.stats.reader.Collect(ctx); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -40,7 +40,7 @@ func BenchmarkHeapHeld(b *testing.B) {
 		b.Fatal(err)
 	}
 	for range 3 {
-		_ = br.stats.reader.ForceFlush(context.Background())
+		_ = br.stats.reader.Collect(context.Background())
 	}
 	after := liveHeap()
 	runtime.KeepAlive(br)

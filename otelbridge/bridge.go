@@ -65,7 +65,7 @@ func Start(ctx context.Context, opts ...Option) (*Bridge, error) {
 		_ = b.Shutdown(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	popts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(stats.reader)}
+	popts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(stats.Reader())}
 	if forwarding {
 		// The forwarding reader gets its own producers: a producer's
 		// output belongs to one reader's collection.

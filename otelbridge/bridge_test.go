@@ -2,7 +2,9 @@ package otelbridge
 
 import (
 	"context"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -20,6 +22,7 @@ import (
 	"github.com/komachi-go/komachi/exporter"
 	"github.com/komachi-go/komachi/heartbeat"
 	"github.com/komachi-go/komachi/internal/plugintest"
+	"github.com/komachi-go/komachi/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -115,19 +118,16 @@ func TestStartServesStatsFromTheFirstMoment(t *testing.T) {
 }
 
 func TestAppInstrumentsReachStats(t *testing.T) {
-	b, srv := startBridge(t, env(), WithWindow(50*time.Millisecond))
+	b, srv := startBridge(t, env(), WithWindow(time.Hour))
 	c, _ := b.MeterProvider().Meter("app").Int64Counter("app.orders")
 	c.Add(context.Background(), 7, metric.WithAttributes(attribute.String("shop", "tokyo")))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, body := get(t, srv.URL+"/ops/stats")
-		if _, ok := flatten(t, body)["app.orders.tokyo"]; ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("app.orders.tokyo never reached /stats: %s", body)
-		}
-		time.Sleep(20 * time.Millisecond)
+	// The window's end, now.
+	if err := b.stats.reader.Collect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, body := get(t, srv.URL+"/ops/stats")
+	if got := flatten(t, body)["app.orders.tokyo"]; got != 7 {
+		t.Fatalf("app.orders.tokyo = %v, want 7: %s", got, body)
 	}
 }
 
@@ -243,7 +243,7 @@ func TestAttachToTheAppsProvider(t *testing.T) {
 	defer srv.Close()
 	_, body := get(t, srv.URL+"/ops/stats")
 	flat := flatten(t, body)
-	if flat["app.level"] != 3 || !hasPrefix(flat, "go.goroutine.count") {
+	if flat["app.level.level"] != 3 || !hasPrefix(flat, "go.goroutine.count") {
 		names := make([]string, 0, len(flat))
 		for k := range flat {
 			names = append(names, k)
@@ -258,12 +258,16 @@ func TestAttachToTheAppsProvider(t *testing.T) {
 // compressed, and /stats keeps working; Shutdown flushes.
 func TestForwardsToAnOTLPReceiver(t *testing.T) {
 	r := startReceiver(t)
+	api := startGraphDefsReceiver(t, "testkey123")
+	var logs testutil.SyncBuffer
 	b, srv := startBridge(t, env(
 		"MACKEREL_APIKEY", "testkey123",
+		"MACKEREL_APIBASE", api.URL,
+		"KOMACHI_MACKEREL_PREFIX", "shop",
 		"OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+r.addr,
 		"OTEL_EXPORTER_OTLP_INSECURE", "true",
 		"OTEL_METRIC_EXPORT_INTERVAL", "100",
-	))
+	), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if !b.Forwarding() {
 		t.Fatal("forwarding off with MACKEREL_APIKEY set")
 	}
@@ -286,6 +290,21 @@ func TestForwardsToAnOTLPReceiver(t *testing.T) {
 	if got := r.encodings(); len(got) == 0 || got[0] != "gzip" {
 		t.Errorf("request compression = %v, want gzip", got)
 	}
+	// The graph definitions of the first document, posted to the Mackerel
+	// API under the plugin's prefix.
+	var defs []graphDefParam
+	select {
+	case defs = <-api.posted:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no graph definitions posted")
+	}
+	names := map[string]string{}
+	for _, d := range defs {
+		names[d.Name] = d.Unit
+	}
+	if names["custom.shop.go.goroutine.count"] != "integer" || names["custom.shop.go.memory.used"] != "bytes" {
+		t.Errorf("posted graph definitions = %v", names)
+	}
 	c.Add(context.Background(), 1)
 	if err := b.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
@@ -293,6 +312,45 @@ func TestForwardsToAnOTLPReceiver(t *testing.T) {
 	if r.seen("app.flushed.on.shutdown") == 0 {
 		t.Error("Shutdown did not flush the last values over OTLP")
 	}
+	if strings.Contains(logs.String(), "testkey123") {
+		t.Errorf("the API key is in the log:\n%s", logs.String())
+	}
+}
+
+type graphDefParam struct {
+	Name        string `json:"name"`
+	DisplayName string `json:"displayName"`
+	Unit        string `json:"unit"`
+}
+
+type graphDefsReceiver struct {
+	*httptest.Server
+	posted chan []graphDefParam
+}
+
+// startGraphDefsReceiver stands in for Mackerel's API on loopback: it takes
+// POST /api/v0/graph-defs/create with the key and answers 401 without it.
+func startGraphDefsReceiver(t *testing.T, key string) *graphDefsReceiver {
+	t.Helper()
+	r := &graphDefsReceiver{posted: make(chan []graphDefParam, 16)}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodPost || req.URL.Path != "/api/v0/graph-defs/create" || req.Header.Get("X-Api-Key") != key {
+			http.Error(w, `{"error":{"message":"Authentication failed"}}`, http.StatusUnauthorized)
+			return
+		}
+		var defs []graphDefParam
+		if err := json.NewDecoder(req.Body).Decode(&defs); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		select {
+		case r.posted <- defs:
+		default:
+		}
+		_, _ = io.WriteString(w, `{"success":true}`)
+	}))
+	t.Cleanup(r.Close)
+	return r
 }
 
 // The last collection, made by Shutdown, still reads every instrument: the
@@ -300,6 +358,7 @@ func TestForwardsToAnOTLPReceiver(t *testing.T) {
 // only after it, so the document /stats keeps serving is whole.
 func TestShutdownKeepsEverySeriesInTheLastDocument(t *testing.T) {
 	b, err := Start(context.Background(), env(), WithWindow(time.Hour),
+		WithExporterOptions(exporter.WithRules(exporter.AllRules()...)),
 		WithVitals(heartbeat.VitalFunc("db", func(context.Context) error { return nil })))
 	if err != nil {
 		t.Fatal(err)

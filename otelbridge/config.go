@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/komachi-go/komachi/exporter"
 	"github.com/komachi-go/komachi/heartbeat"
+	"github.com/komachi-go/komachi/otelbridge/internal/graphdefs"
+	"github.com/komachi-go/komachi/otelbridge/internal/window"
 )
 
 // DefaultWindow is the window of /stats unless WithWindow or
@@ -20,8 +23,19 @@ import (
 const DefaultWindow = 60 * time.Second
 
 // EnvStatsWindow names the environment variable that sets the window, as a Go
-// duration such as "10s". WithWindow wins over it.
+// duration such as "10s", at least MinWindow. WithWindow wins over it.
 const EnvStatsWindow = "KOMACHI_STATS_WINDOW"
+
+// MinWindow is the shortest window: below it a collection would follow
+// another so closely that it kept a core busy.
+const MinWindow = window.MinWindow
+
+// EnvStatsSelect names the environment variable that chooses what /stats
+// serves: rules in the syntax of exporter.ParseRules, tried after the rules
+// of WithExporterOptions(exporter.WithRules(…)) and before
+// exporter.DefaultRules. See docs/stats-json.md for the defaults and
+// recipes.
+const EnvStatsSelect = "KOMACHI_STATS_SELECT"
 
 // config holds the settings of a Bridge or Stats, filled in once by newConfig.
 type config struct {
@@ -36,6 +50,11 @@ type config struct {
 	runtimeMetrics bool
 	lookupEnv      func(string) (string, bool)
 	errs           []error
+
+	prefix      string // mackerel-plugin-json's -prefix, for graph definitions
+	noGraphDefs bool
+	graphDefs   graphdefs.Config // when posting: the key, API base and prefix
+	postGraphs  bool
 }
 
 // Option configures Start and NewStats. A nil Option is skipped.
@@ -158,6 +177,30 @@ func WithoutRuntimeMetrics() Option {
 	return optionFunc(func(c config) config { c.runtimeMetrics = false; return c })
 }
 
+// WithMackerelPrefix sets the prefix mackerel-plugin-json runs with
+// (-prefix): the graph definitions at /stats/graphs and those posted to
+// Mackerel name the metrics custom.<prefix>.…, so it must be the same. It
+// wins over KOMACHI_MACKEREL_PREFIX; the default is "app". Use the
+// service's name, neither "custom" (the agent adds custom. itself) nor the
+// first segment of the app's own instruments (app for app.orders), which
+// would double it.
+func WithMackerelPrefix(p string) Option {
+	return optionFunc(func(c config) config {
+		if !exporter.ValidPrefix(p) || p == "custom" || strings.HasPrefix(p, "custom.") {
+			return c.fail(errors.New("otelbridge: WithMackerelPrefix: want metric-name segments [-a-zA-Z0-9_]+ joined by dots, not starting with custom"))
+		}
+		c.prefix = p
+		return c
+	})
+}
+
+// WithoutGraphDefs turns off posting the graph definitions to Mackerel, which
+// Start does when MACKEREL_APIKEY is set (as does
+// KOMACHI_MACKEREL_GRAPH_DEFS=off). /stats/graphs still serves them.
+func WithoutGraphDefs() Option {
+	return optionFunc(func(c config) config { c.noGraphDefs = true; return c })
+}
+
 // withLookupEnv replaces os.LookupEnv, for tests.
 func withLookupEnv(f func(string) (string, bool)) Option {
 	return optionFunc(func(c config) config { c.lookupEnv = f; return c })
@@ -181,19 +224,38 @@ func newConfig(opts []Option) (config, error) {
 		c.logger = slog.Default()
 	}
 	if c.windowOption {
-		if c.window <= 0 {
-			c = c.fail(fmt.Errorf("otelbridge: WithWindow: must be > 0, got %v", c.window))
+		if c.window < MinWindow {
+			c = c.fail(fmt.Errorf("otelbridge: WithWindow: must be at least %v, got %v", MinWindow, c.window))
 		}
 	} else if v, ok := c.lookupEnv(EnvStatsWindow); ok && v != "" {
 		d, err := time.ParseDuration(v)
 		switch {
 		case err != nil:
-			c = c.fail(fmt.Errorf("otelbridge: %s: %q is not a Go duration such as 60s", EnvStatsWindow, v))
-		case d <= 0:
-			c = c.fail(fmt.Errorf("otelbridge: %s: must be > 0, got %q", EnvStatsWindow, v))
+			c = c.fail(fmt.Errorf("otelbridge: %s: not a Go duration such as 60s", EnvStatsWindow))
+		case d < MinWindow:
+			c = c.fail(fmt.Errorf("otelbridge: %s: must be at least %v", EnvStatsWindow, MinWindow))
 		default:
 			c.window = d
 		}
 	}
+	// The exporter logs through the bridge's logger unless told otherwise,
+	// and the environment's rules follow the options' (first match wins).
+	c.exporterOpts = append([]exporter.Option{exporter.WithLogger(c.logger)}, c.exporterOpts...)
+	if v, ok := c.lookupEnv(EnvStatsSelect); ok && strings.TrimSpace(v) != "" {
+		rules, err := exporter.ParseRules(v)
+		if err != nil {
+			c = c.fail(fmt.Errorf("otelbridge: %s: %w", EnvStatsSelect, err))
+		}
+		c.exporterOpts = append(c.exporterOpts, exporter.WithRules(rules...))
+	}
+	gcfg, post, err := graphdefs.FromEnv(c.lookupEnv)
+	if err != nil {
+		c = c.fail(fmt.Errorf("otelbridge: %w", err))
+	}
+	if c.prefix != "" {
+		gcfg.Prefix = c.prefix
+	}
+	c.prefix = gcfg.Prefix
+	c.graphDefs, c.postGraphs = gcfg, post && !c.noGraphDefs
 	return c, errors.Join(c.errs...)
 }

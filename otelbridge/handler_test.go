@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/resource"
 
+	"github.com/komachi-go/komachi/exporter"
 	"github.com/komachi-go/komachi/heartbeat"
 )
 
@@ -40,7 +41,7 @@ func serve(h http.Handler, method, target string) answer {
 func TestHandlerRoutes(t *testing.T) {
 	b, srv := startBridge(t, env())
 	h := http.StripPrefix("/ops", b.Handler())
-	notFound := "404 page not found: komachi serves /heartbeat, /livez and /stats below its mount point\n"
+	notFound := "404 page not found: komachi serves /heartbeat, /livez, /stats and /stats/graphs below its mount point\n"
 	for _, tc := range []struct {
 		method, target string
 		code           int
@@ -148,7 +149,8 @@ func TestDrainBeforeStart(t *testing.T) {
 // every runtime metric is recorded once: go.processor.limit, a sum of every
 // observation of the collection, shows GOMAXPROCS, not twice it.
 func TestWithoutRuntimeMetrics(t *testing.T) {
-	stats, err := NewStats(env(), WithWindow(time.Hour), WithoutRuntimeMetrics())
+	stats, err := NewStats(env(), WithWindow(time.Hour), WithoutRuntimeMetrics(),
+		WithExporterOptions(exporter.WithRules(exporter.AllRules()...)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +165,7 @@ func TestWithoutRuntimeMetrics(t *testing.T) {
 	}
 	body, _ := stats.Exporter().Document()
 	flat := flatten(t, string(body))
-	if got, want := flat["go.processor.limit"], float64(goruntime.GOMAXPROCS(0)); got != want {
+	if got, want := flat["go.processor.limit.limit"], float64(goruntime.GOMAXPROCS(0)); got != want {
 		t.Errorf("go.processor.limit = %v, want %v: runtime instrumented twice?", got, want)
 	}
 	if !hasPrefix(flat, "go.schedule.duration") {

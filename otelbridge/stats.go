@@ -17,6 +17,8 @@ import (
 	"github.com/komachi-go/komachi/exporter"
 	"github.com/komachi-go/komachi/heartbeat"
 	"github.com/komachi-go/komachi/otelbridge/govitals"
+	"github.com/komachi-go/komachi/otelbridge/internal/graphdefs"
+	"github.com/komachi-go/komachi/otelbridge/internal/window"
 )
 
 // Stats is /stats and /heartbeat for a MeterProvider: the exporter on its
@@ -27,7 +29,8 @@ import (
 type Stats struct {
 	cfg      config
 	exporter *exporter.Exporter
-	reader   *sdkmetric.PeriodicReader
+	reader   *window.Reader
+	poster   *graphdefs.Poster // nil unless graph definitions are posted
 	hbOpts   []heartbeat.Option
 	ops      http.Handler
 
@@ -70,15 +73,40 @@ func newStats(cfg config) (*Stats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("otelbridge: %w", err)
 	}
-	reader := sdkmetric.NewPeriodicReader(exp,
-		sdkmetric.WithInterval(cfg.window),
-		sdkmetric.WithProducer(newRuntimeProducer()),
-		sdkmetric.WithProducer(govitals.NewProducer()),
+	reader, err := window.New(exp, cfg.window,
+		window.WithProducer(newRuntimeProducer()),
+		window.WithProducer(govitals.NewProducer()),
+		window.WithLogger(cfg.logger),
 	)
+	if err != nil {
+		return nil, fmt.Errorf("otelbridge: WithWindow or %s: %w", EnvStatsWindow, err)
+	}
 	s := &Stats{cfg: cfg, exporter: exp, reader: reader, hbOpts: cfg.heartbeatOpts}
+	if cfg.postGraphs {
+		s.poster, err = graphdefs.New(cfg.graphDefs, s.graphsToPost,
+			graphdefs.WithInterval(cfg.window), graphdefs.WithLogger(cfg.logger))
+		if err != nil {
+			return nil, fmt.Errorf("otelbridge: graph definitions: %w", err)
+		}
+	}
 	s.heartbeat.Store(pending)
-	s.ops = &opsHandler{stats: s, document: exp.Handler()}
+	s.ops = &opsHandler{stats: s, document: exp.Handler(), graphs: exp.GraphsHandler(cfg.prefix)}
 	return s, nil
+}
+
+// graphsToPost is the exporter's graph definitions as the poster takes them,
+// named under the plugin's prefix.
+func (s *Stats) graphsToPost() ([]graphdefs.Graph, uint64) {
+	graphs, version := s.exporter.Graphs()
+	out := make([]graphdefs.Graph, len(graphs))
+	for i, g := range graphs {
+		metrics := make([]graphdefs.Metric, len(g.Metrics))
+		for j, m := range g.Metrics {
+			metrics[j] = graphdefs.Metric{Name: m.Name, Label: m.Label, Stacked: m.Stacked}
+		}
+		out[i] = graphdefs.Graph{Name: s.cfg.prefix + "." + g.Name, Label: g.Label, Unit: g.Unit, Metrics: metrics}
+	}
+	return out, version
 }
 
 // notStarted keeps readiness failing until Stats.Start has made the first
@@ -92,6 +120,7 @@ var notStarted = heartbeat.VitalFunc("komachi", func(context.Context) error {
 type opsHandler struct {
 	stats    *Stats
 	document http.Handler
+	graphs   http.Handler
 }
 
 func (h *opsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -100,20 +129,28 @@ func (h *opsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.stats.heartbeat.Load().ServeHTTP(w, r)
 	case "/stats":
 		h.document.ServeHTTP(w, r)
+	case "/stats/graphs":
+		h.graphs.ServeHTTP(w, r)
 	default:
 		w.Header()["Cache-Control"] = noStore
-		http.Error(w, "404 page not found: komachi serves /heartbeat, /livez and /stats below its mount point", http.StatusNotFound)
+		http.Error(w, "404 page not found: komachi serves /heartbeat, /livez, /stats and /stats/graphs below its mount point", http.StatusNotFound)
 	}
 }
 
 var noStore = []string{"no-store"}
 
 // Reader is the reader to pass to the app's MeterProvider
-// (sdkmetric.WithReader). It collects once per window.
-func (s *Stats) Reader() sdkmetric.Reader { return s.reader }
+// (sdkmetric.WithReader). It collects once per window on komachi's own clock,
+// aligned to the wall clock when the window divides a day (every Pod's
+// 60 s window covers the same minute), and it takes no part in the
+// provider's ForceFlush: an app that flushes does not cut a /stats window
+// short. The provider's Shutdown stops it, after a last collection.
+func (s *Stats) Reader() sdkmetric.Reader { return s.reader.Reader() }
 
-// Handler answers /heartbeat and /livez (package heartbeat) and /stats (the
-// exporter's handler) relative to where it is mounted:
+// Handler answers /heartbeat and /livez (package heartbeat), /stats (the
+// exporter's handler) and /stats/graphs (its graph definitions, named under
+// WithMackerelPrefix or KOMACHI_MACKEREL_PREFIX, or a ?prefix= of the
+// request) relative to where it is mounted:
 //
 //	mux.Handle("/ops/", http.StripPrefix("/ops", stats.Handler()))
 //
@@ -188,9 +225,18 @@ func (s *Stats) Start(ctx context.Context, mp metric.MeterProvider) error {
 		hb.Drain()
 	}
 	s.heartbeat.Store(hb)
-	// The first document, now: /stats is never empty after start.
-	if err := s.reader.ForceFlush(ctx); err != nil {
+	// The first document, now: /stats is never empty after start. Then the
+	// clock, and the graph definitions of that first document.
+	if err := s.reader.Collect(ctx); err != nil {
 		return fmt.Errorf("otelbridge: first collection: %w", err)
+	}
+	if err := s.reader.Start(); err != nil {
+		return fmt.Errorf("otelbridge: %w", err)
+	}
+	if s.poster != nil {
+		if err := s.poster.Start(ctx); err != nil {
+			return fmt.Errorf("otelbridge: graph definitions: %w", err)
+		}
 	}
 	return nil
 }
@@ -233,9 +279,16 @@ func (s *Stats) Shutdown(ctx context.Context) error {
 		}
 		s.regs = nil
 	}
+	poster := s.poster
+	s.poster = nil
 	s.mu.Unlock()
 	// Outside the lock: Drain must not wait for a slow vital.
 	errs = append(errs, hb.Shutdown(ctx))
+	if poster != nil {
+		if err := poster.Shutdown(ctx); err != nil && !errors.Is(err, graphdefs.ErrShutdown) {
+			errs = append(errs, err)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("otelbridge: %w", err)
 	}

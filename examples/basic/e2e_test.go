@@ -30,7 +30,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "-addr", addr, "-drain", "2s")
-	cmd.Env = append(cleanEnv(), "KOMACHI_STATS_WINDOW=1s", "OTEL_SERVICE_NAME=komachi-e2e")
+	// The defaults plus three opt-ins, chosen the way an operator would.
+	cmd.Env = append(cleanEnv(), "KOMACHI_STATS_WINDOW=1s", "OTEL_SERVICE_NAME=komachi-e2e",
+		"KOMACHI_STATS_SELECT=process.cpu.time@; system.memory.usage; komachi.heartbeat.vital.status")
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -74,19 +76,28 @@ func TestEndToEnd(t *testing.T) {
 		return hasPrefix(flat, "http.server.request.duration.count") && hasPrefix(flat, "app.greetings")
 	})
 	for _, want := range []string{
-		"go.goroutine.count",               // runtime
-		"go.memory.used",                   // runtime
-		"go.schedule.duration.p99",         // runtime producer
-		"process.cpu.time",                 // host
-		"system.memory.usage",              // host
-		"http.server.request.duration.p99", // otelhttp
-		"app.greetings",                    // the app's counter
-		"komachi.exporter.series",          // the exporter's own health
-		"komachi.heartbeat.vital",          // the vital's status, through the same path
+		"go.goroutine.count.count",                  // runtime
+		"go.memory.used.stack",                      // runtime
+		"go.schedule.duration.p99",                  // runtime producer
+		"http.server.request.duration.p99",          // otelhttp
+		"http.server.request.duration.count.count",  // otelhttp
+		"app.greetings.en",                          // the app's counter
+		"komachi.exporter.metrics.metrics",          // the exporter's own health
+		"process.cpu.time.time",                     // opted in: host, states merged
+		"system.memory.usage.used",                  // opted in: host
+		"komachi.heartbeat.vital.status.goroutines", // opted in: the vital's status, through the same path
 	} {
-		if !hasPrefix(flat, want) {
+		if _, ok := flat[want]; !ok {
 			t.Errorf("/ops/stats lacks %s", want)
 		}
+	}
+	if _, ok := flat["process.memory.usage.usage"]; ok {
+		t.Error("process.memory.usage served without being opted in")
+	}
+	// The graph definitions, under the example's prefix.
+	code, body := get(base + "/ops/stats/graphs")
+	if code != 200 || !strings.Contains(body, `"basic.go.goroutine.count":{"label":`) {
+		t.Errorf("/ops/stats/graphs = %d %s", code, body)
 	}
 	for name := range flat {
 		if !plugintest.ValidName(name) {

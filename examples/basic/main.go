@@ -14,6 +14,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -70,9 +71,15 @@ func run(logger *slog.Logger, addr string, drain time.Duration) error {
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(signals)
 
+	// mackerel-plugin-json's -prefix, which the graph definitions must name
+	// too: the service's name. ("app", the library's default, would double
+	// the app.* instruments below into app.app.greetings.)
+	prefix := cmp.Or(os.Getenv("KOMACHI_MACKEREL_PREFIX"), "basic")
+
 	ctx := context.Background()
 	bridge, err := otelbridge.Start(ctx,
 		otelbridge.WithLogger(logger),
+		otelbridge.WithMackerelPrefix(prefix),
 		// Each attribute value becomes part of a Mackerel metric name: keep
 		// the ones worth a line on a graph. otelhttp also records the
 		// protocol, the server address and port, and the scheme.
@@ -149,10 +156,10 @@ func run(logger *slog.Logger, addr string, drain time.Duration) error {
 	fmt.Fprintf(os.Stderr, `komachi example listening on %[1]s
   readiness  %[1]s/ops/heartbeat   (verbose: %[1]s/ops/heartbeat?verbose)
   liveness   %[1]s/ops/livez
-  metrics    %[1]s/ops/stats
+  metrics    %[1]s/ops/stats       (graph definitions: %[1]s/ops/stats/graphs)
   the app    %[1]s/hello?name=you
-  Mackerel:  mackerel-plugin-json -url=%[1]s/ops/stats -prefix=komachi
-`, base)
+  Mackerel:  mackerel-plugin-json -url=%[1]s/ops/stats -prefix=%[2]s
+`, base, prefix)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()

@@ -53,28 +53,33 @@ func FromEnv(lookup func(string) (string, bool)) (cfg Config, enabled bool, err 
 		v, _ := lookup(name)
 		return v
 	}
-	on, err := parseSwitch(get(EnvGraphDefs))
-	if err != nil {
-		return Config{}, false, envError(EnvGraphDefs, err)
-	}
-	if !on {
-		return Config{}, false, nil
-	}
-	key, err := apiKeyFromEnv(get)
-	if err != nil || key == "" {
-		return Config{}, false, err
-	}
-	cfg = Config{APIKey: key, APIBase: DefaultAPIBase, Prefix: DefaultPrefix}
-	if v := strings.TrimSpace(get(EnvAPIBase)); v != "" {
-		if cfg.APIBase, err = parseAPIBase(v); err != nil {
-			return Config{}, false, envError(EnvAPIBase, err)
-		}
-	}
+	// The prefix names the graphs /stats/graphs serves too, posted or not.
+	cfg = Config{APIBase: DefaultAPIBase, Prefix: DefaultPrefix}
 	if v := get(EnvPrefix); v != "" {
 		if err := checkPrefix(v); err != nil {
 			return Config{}, false, envError(EnvPrefix, err)
 		}
 		cfg.Prefix = v
+	}
+	on, err := parseSwitch(get(EnvGraphDefs))
+	if err != nil {
+		return Config{}, false, envError(EnvGraphDefs, err)
+	}
+	if !on {
+		return cfg, false, nil
+	}
+	key, err := apiKeyFromEnv(get)
+	if err != nil {
+		return Config{}, false, err
+	}
+	if key == "" {
+		return cfg, false, nil
+	}
+	cfg.APIKey = key
+	if v := strings.TrimSpace(get(EnvAPIBase)); v != "" {
+		if cfg.APIBase, err = parseAPIBase(v); err != nil {
+			return Config{}, false, envError(EnvAPIBase, err)
+		}
 	}
 	return cfg, true, nil
 }

@@ -25,9 +25,12 @@ func TestFromEnv(t *testing.T) {
 			t.Errorf("%s: FromEnv = %+v, %t, %v; want %+v, %t", name, got, on, err, want, wantOn)
 		}
 	}
-	f("nothing set", nil, Config{}, false)
-	f("empty key", map[string]string{EnvAPIKey: ""}, Config{}, false)
-	f("no key, other variables ignored", map[string]string{EnvPrefix: "custom", EnvAPIBase: "ftp://x"}, Config{}, false)
+	off := Config{APIBase: DefaultAPIBase, Prefix: DefaultPrefix}
+	f("nothing set", nil, off, false)
+	f("empty key", map[string]string{EnvAPIKey: ""}, off, false)
+	f("no key, the API base ignored", map[string]string{EnvAPIBase: "ftp://x"}, off, false)
+	// /stats/graphs names its graphs with the prefix, posted or not.
+	f("no key, the prefix kept", map[string]string{EnvPrefix: "basic"}, Config{APIBase: DefaultAPIBase, Prefix: "basic"}, false)
 	f("key", map[string]string{EnvAPIKey: testKey}, def, true)
 	f("alternative key", map[string]string{EnvAPIKeyAlt: testKey}, def, true)
 	f("both keys, equal", map[string]string{EnvAPIKey: testKey, EnvAPIKeyAlt: testKey}, def, true)
@@ -35,7 +38,7 @@ func TestFromEnv(t *testing.T) {
 		f("switch "+v, map[string]string{EnvAPIKey: testKey, EnvGraphDefs: v}, def, true)
 	}
 	for _, v := range []string{"off", "OFF", "false", "0", " off\n"} {
-		f("switch "+v, map[string]string{EnvAPIKey: testKey, EnvGraphDefs: v, EnvPrefix: "custom"}, Config{}, false)
+		f("switch "+v, map[string]string{EnvAPIKey: testKey, EnvGraphDefs: v}, off, false)
 	}
 	f("apibase", map[string]string{EnvAPIKey: testKey, EnvAPIBase: "http://127.0.0.1:8080"},
 		Config{APIKey: testKey, APIBase: "http://127.0.0.1:8080/", Prefix: DefaultPrefix}, true)

@@ -236,15 +236,19 @@ func TestCollectDoesNotMoveTheTicks(t *testing.T) {
 func document(t *testing.T, exp *exporter.Exporter) float64 {
 	t.Helper()
 	body, _ := exp.Document()
+	// A series without attributes is the line named after the instrument's
+	// last segment: app.requests.requests.
 	var doc struct {
 		App struct {
-			Requests *float64 `json:"requests"`
+			Requests struct {
+				Requests *float64 `json:"requests"`
+			} `json:"requests"`
 		} `json:"app"`
 	}
-	if err := json.Unmarshal(body, &doc); err != nil || doc.App.Requests == nil {
-		t.Fatalf("no app.requests in %s (%v)", body, err)
+	if err := json.Unmarshal(body, &doc); err != nil || doc.App.Requests.Requests == nil {
+		t.Fatalf("no app.requests.requests in %s (%v)", body, err)
 	}
-	return *doc.App.Requests
+	return *doc.App.Requests.Requests
 }
 
 // countingExporter is the /stats exporter, writing down when it exports.
