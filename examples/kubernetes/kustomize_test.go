@@ -51,10 +51,34 @@ const (
 	agentConfigEnv  = "MACKEREL_AGENT_CONFIG"
 	readOnlyPortEnv = "MACKEREL_KUBERNETES_KUBELET_READ_ONLY_PORT"
 	pluginJSON      = "mackerel-plugin-json"
+	checkHTTP       = "check-http"
+	// serviceName is the example's service name: OTEL_SERVICE_NAME, the
+	// plugin's -prefix and KOMACHI_MACKEREL_PREFIX all say it.
+	serviceName = "basic"
+	prefixEnv   = "KOMACHI_MACKEREL_PREFIX"
 	// minGraceSeconds is the least termination grace that still leaves the
 	// app time to fail its heartbeat, wait for endpoints to drop the Pod
 	// and drain; the default 30 s is the intended value.
 	minGraceSeconds = 10
+)
+
+// What a Pod costs in Mackerel (../../../shared/docs/mackerel.md and
+// README.md): a micro host includes 30 metrics, standard and custom metrics
+// and check monitors together.
+const (
+	microHostMetrics = 30
+	// The agent posts container.cpu.<c>.usage, .limit and
+	// container.memory.<c>.usage, .limit per container it does not ignore.
+	metricsPerContainer = 4
+	// interface.<if>.rxBytes.delta and .txBytes.delta for the Pod's one
+	// interface.
+	interfaceMetrics = 2
+	// statsMetrics is what /stats yields at komachi's defaults, checked
+	// against the real plugin by examples/basic/plugintest.
+	statsMetrics = 20
+	// agentPluginTimeout is the agent's timeout for a plugin whose
+	// timeoutSeconds is 0 (cmdutil in mackerel-container-agent).
+	agentPluginTimeout = 30
 )
 
 func TestMain(m *testing.M) {
@@ -550,9 +574,12 @@ type agentConfig struct {
 	APIKey            string                            `json:"apikey,omitempty"`
 	Root              string                            `json:"root,omitempty"`
 	Roles             []string                          `json:"roles,omitempty"`
+	DisplayName       string                            `json:"displayName,omitempty"`
+	Memo              string                            `json:"memo,omitempty"`
 	IgnoreContainer   string                            `json:"ignoreContainer,omitempty"`
 	ReadinessProbe    *agentProbe                       `json:"readinessProbe,omitempty"`
 	HostStatusOnStart string                            `json:"hostStatusOnStart,omitempty"`
+	HostIDStore       string                            `json:"hostIdStore,omitempty"`
 	Plugin            map[string]map[string]agentPlugin `json:"plugin,omitempty"`
 }
 
@@ -663,6 +690,11 @@ func parseAgentConfig(data string) (*agentConfig, error) {
 			errs = append(errs, errors.New("agent config: readinessProbe seconds must not be negative"))
 		}
 	}
+	if cfg.IgnoreContainer != "" {
+		if _, err := regexp.Compile(cfg.IgnoreContainer); err != nil {
+			errs = append(errs, fmt.Errorf("agent config: ignoreContainer: %w", err))
+		}
+	}
 	for kind, plugins := range cfg.Plugin {
 		if kind != "metrics" && kind != "checks" {
 			errs = append(errs, fmt.Errorf("agent config: plugin.%s: the agent only knows plugin.metrics and plugin.checks", kind))
@@ -702,16 +734,34 @@ func isLocalhost(h string) bool {
 
 var metricNamePrefix = regexp.MustCompile(`^[-a-zA-Z0-9_]+(\.[-a-zA-Z0-9_]+)*$`)
 
+// loadAgentConfig finds the agent's config in the build and parses it.
+func loadAgentConfig(m *manifests) (*agentConfig, error) {
+	data, err := agentConfigSource(m)
+	if err != nil {
+		return nil, err
+	}
+	return parseAgentConfig(data)
+}
+
+// appReadiness is the path and port of the app's readiness probe, or the
+// contract's when the probe is missing (checkAppProbes names that).
+func appReadiness(app *corev1.Container) (path, port string) {
+	path, port = readinessPath, strconv.Itoa(appPort)
+	if app.ReadinessProbe != nil && app.ReadinessProbe.HTTPGet != nil {
+		path = app.ReadinessProbe.HTTPGet.Path
+		if p, err := resolvePort(app, app.ReadinessProbe.HTTPGet.Port); err == nil {
+			port = strconv.Itoa(int(p))
+		}
+	}
+	return path, port
+}
+
 func checkAgentConfig(m *manifests) error {
 	_, app, _, err := m.pod()
 	if err != nil {
 		return err
 	}
-	data, err := agentConfigSource(m)
-	if err != nil {
-		return err
-	}
-	cfg, err := parseAgentConfig(data)
+	cfg, err := loadAgentConfig(m)
 	if err != nil {
 		return err
 	}
@@ -722,13 +772,7 @@ func checkAgentConfig(m *manifests) error {
 
 	// The agent registers the host only when the same endpoint Kubernetes
 	// uses for readiness answers, on the port the app really listens on.
-	wantPath, wantPort := readinessPath, strconv.Itoa(appPort)
-	if app.ReadinessProbe != nil && app.ReadinessProbe.HTTPGet != nil {
-		wantPath = app.ReadinessProbe.HTTPGet.Path
-		if p, err := resolvePort(app, app.ReadinessProbe.HTTPGet.Port); err == nil {
-			wantPort = strconv.Itoa(int(p))
-		}
-	}
+	wantPath, wantPort := appReadiness(app)
 	switch p := cfg.ReadinessProbe; {
 	case p == nil || p.HTTP == nil:
 		errs = append(errs, errors.New("agent config: readinessProbe.http is missing"))
@@ -781,6 +825,241 @@ func checkAgentConfig(m *manifests) error {
 	}
 	if found != 1 {
 		errs = append(errs, fmt.Errorf("agent config: want exactly one plugin.metrics entry running %s, got %d", pluginJSON, found))
+	}
+	return errors.Join(errs...)
+}
+
+// checkHTTPOptions are the long options of go-check-plugins' check-http
+// (check-http/lib: checkHTTPOpts), each with whether it takes a value.
+var checkHTTPOptions = map[string]bool{
+	"url": true, "status": true, "no-check-certificate": false, "source-ip": true,
+	"pattern": true, "max-redirects": true, "method": true, "connect-to": true,
+	"proxy": true, "user": true, "require-bytes": true, "body": true,
+	"min-bytes": true, "timeout": true, "cert-file": true, "key-file": true,
+	"ca-file": true,
+}
+
+// checkHTTPArgs reads check-http's arguments. go-flags parses them the GNU
+// way, where one dash starts short options (-url=x is -u with the value
+// rl=x), so only --name=value, and --name for a switch, are accepted.
+func checkHTTPArgs(args []string) (map[string][]string, error) {
+	opts := map[string][]string{}
+	var errs []error
+	for _, a := range args {
+		long, ok := strings.CutPrefix(a, "--")
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s argument %q: give --name=value; a single dash starts short options", checkHTTP, a))
+			continue
+		}
+		name, value, hasValue := strings.Cut(long, "=")
+		takesValue, known := checkHTTPOptions[name]
+		switch {
+		case !known:
+			errs = append(errs, fmt.Errorf("%s argument %q: unknown option --%s", checkHTTP, a, name))
+		case takesValue != hasValue:
+			errs = append(errs, fmt.Errorf("%s argument %q: --%s takes a value: %v", checkHTTP, a, name, takesValue))
+		default:
+			opts[name] = append(opts[name], value)
+		}
+	}
+	return opts, errors.Join(errs...)
+}
+
+// checkHTTPState is the state check-http reports for an HTTP status under
+// its --status mappings: that of the first range holding it, else OK below
+// 400, WARNING below 500 and CRITICAL from 500.
+func checkHTTPState(mappings []string, code int) (string, error) {
+	for _, m := range mappings {
+		codes, state, ok := strings.Cut(m, "=")
+		lo, hi, isRange := strings.Cut(codes, "-")
+		if !isRange {
+			hi = lo
+		}
+		low, errLo := strconv.Atoi(lo)
+		high, errHi := strconv.Atoi(hi)
+		state = strings.ToUpper(state)
+		if !ok || errLo != nil || errHi != nil || low > high || !slices.Contains([]string{"OK", "WARNING", "CRITICAL", "UNKNOWN"}, state) {
+			return "", fmt.Errorf("--status=%s: want CODE[-CODE]=OK|WARNING|CRITICAL|UNKNOWN", m)
+		}
+		if low <= code && code <= high {
+			return state, nil
+		}
+	}
+	switch {
+	case code < 400:
+		return "OK", nil
+	case code < 500:
+		return "WARNING", nil
+	}
+	return "CRITICAL", nil
+}
+
+// checkHeartbeatMonitor: after readiness has passed once the agent never
+// asks the heartbeat again, so a check monitor must, or a failing vital and
+// a dead app are silent gaps.
+func checkHeartbeatMonitor(m *manifests) error {
+	_, app, _, err := m.pod()
+	if err != nil {
+		return err
+	}
+	cfg, err := loadAgentConfig(m)
+	if err != nil {
+		return err
+	}
+	wantPath, wantPort := appReadiness(app)
+	var errs []error
+	found := 0
+	for name, p := range cfg.Plugin["checks"] {
+		args := p.Command.Args
+		if len(args) == 0 || path.Base(args[0]) != checkHTTP {
+			continue
+		}
+		found++
+		where := "agent config: plugin.checks." + name
+		if !p.Command.List {
+			errs = append(errs, fmt.Errorf("%s.command: use the list form (no shell, no quoting surprises)", where))
+		}
+		opts, err := checkHTTPArgs(args[1:])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+		}
+		if urls := opts["url"]; len(urls) != 1 {
+			errs = append(errs, fmt.Errorf("%s: want one --url, got %q", where, urls))
+		} else if u, err := url.Parse(urls[0]); err != nil {
+			errs = append(errs, fmt.Errorf("%s: --url %q: %w", where, urls[0], err))
+		} else if host, port, _ := net.SplitHostPort(u.Host); u.Scheme != "http" || !isLocalhost(host) || port != wantPort || u.Path != wantPath {
+			errs = append(errs, fmt.Errorf("%s: --url %q, want http://localhost:%s%s (the app's readiness in the same Pod)", where, urls[0], wantPort, wantPath))
+		}
+		// go-flags keeps the last of a repeated option.
+		if ms := opts["method"]; len(ms) > 0 && ms[len(ms)-1] != "GET" && ms[len(ms)-1] != "HEAD" {
+			errs = append(errs, fmt.Errorf("%s: --method=%s; the heartbeat answers GET and HEAD", where, ms[len(ms)-1]))
+		}
+		for _, c := range []struct {
+			code int
+			want string
+		}{{200, "OK"}, {500, "CRITICAL"}, {503, "CRITICAL"}} {
+			if got, err := checkHTTPState(opts["status"], c.code); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", where, err))
+				break
+			} else if got != c.want {
+				errs = append(errs, fmt.Errorf("%s: an answer %d is %s, want %s (503: a vital failed)", where, c.code, got, c.want))
+			}
+		}
+		agentTimeout := p.TimeoutSeconds
+		if agentTimeout == 0 {
+			agentTimeout = agentPluginTimeout
+		}
+		// The agent reports a plugin it had to kill as UNKNOWN; check-http's
+		// own timeout is CRITICAL. It has none by default.
+		if ts := opts["timeout"]; len(ts) == 0 {
+			errs = append(errs, fmt.Errorf("%s: no --timeout: check-http would wait until the agent kills it, which reports UNKNOWN, not CRITICAL", where))
+		} else if n, err := strconv.Atoi(ts[len(ts)-1]); err != nil || n <= 0 || 2*n > agentTimeout {
+			errs = append(errs, fmt.Errorf("%s: --timeout=%s is not well inside the agent's %d s (at most half), so a hang would not be CRITICAL", where, ts[len(ts)-1], agentTimeout))
+		}
+	}
+	if found != 1 {
+		errs = append(errs, fmt.Errorf("agent config: want exactly one plugin.checks entry running %s on the heartbeat, got %d", checkHTTP, found))
+	}
+	return errors.Join(errs...)
+}
+
+// checkPrefixes: the plugin's -prefix names the metrics, the app's
+// KOMACHI_MACKEREL_PREFIX the graph definitions it posts; with two prefixes
+// the definitions would name graphs no metric falls into. Both are the
+// service's name, as OTEL_SERVICE_NAME says.
+func checkPrefixes(m *manifests) error {
+	_, app, _, err := m.pod()
+	if err != nil {
+		return err
+	}
+	cfg, err := loadAgentConfig(m)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	var prefixes []string
+	for _, p := range cfg.Plugin["metrics"] {
+		if args := p.Command.Args; len(args) > 0 && path.Base(args[0]) == pluginJSON {
+			if v, ok := flagValue(args[1:], "prefix"); ok {
+				prefixes = append(prefixes, v)
+			}
+		}
+	}
+	if len(prefixes) != 1 {
+		return fmt.Errorf("agent config: want one %s -prefix, got %q", pluginJSON, prefixes)
+	}
+	prefix := prefixes[0]
+	if prefix != serviceName {
+		errs = append(errs, fmt.Errorf("agent config: %s -prefix=%s, want the service name %s", pluginJSON, prefix, serviceName))
+	}
+	for _, name := range []string{prefixEnv, "OTEL_SERVICE_NAME"} {
+		if e, ok := findEnv(app, name); !ok || e.ValueFrom != nil || e.Value != prefix {
+			errs = append(errs, fmt.Errorf("app container %q: env %s must be the literal %q, the plugin's -prefix, got %+v", app.Name, name, prefix, e))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkAppAPIKey: the app posts its graph definitions with the agent's key,
+// from the same Secret; optional, so the app runs without it. The key also
+// turns OTLP forwarding to Mackerel's labeled metrics on, a paid option,
+// unless OTEL_METRICS_EXPORTER says otherwise.
+func checkAppAPIKey(m *manifests) error {
+	_, app, _, err := m.pod()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	e, ok := findEnv(app, "MACKEREL_APIKEY")
+	if !ok || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil ||
+		e.ValueFrom.SecretKeyRef.Name != apiKeySecret || e.ValueFrom.SecretKeyRef.Key != apiKeySecretKey {
+		errs = append(errs, fmt.Errorf("app container %q: env MACKEREL_APIKEY must come from the agent's Secret, secretKeyRef {name: %s, key: %s}, so the app posts its graph definitions; got %+v",
+			app.Name, apiKeySecret, apiKeySecretKey, e))
+	} else if ref := e.ValueFrom.SecretKeyRef; ref.Optional == nil || !*ref.Optional {
+		errs = append(errs, fmt.Errorf("app container %q: env MACKEREL_APIKEY: secretKeyRef must be optional: the app needs no key to serve", app.Name))
+	}
+	if e, ok := findEnv(app, "OTEL_METRICS_EXPORTER"); ok && (e.ValueFrom != nil || e.Value != "none" && e.Value != "otlp") || !ok {
+		errs = append(errs, fmt.Errorf("app container %q: env OTEL_METRICS_EXPORTER must be none (or otlp, to pay for labeled metrics): MACKEREL_APIKEY alone also forwards OTLP; got %+v", app.Name, e))
+	}
+	return errors.Join(errs...)
+}
+
+// checkPodBudget does the arithmetic of README.md: what the agent posts of
+// its own, the check monitors and /stats must fit in one micro host. The
+// app's container is never ignored: its CPU and memory answer vitals that
+// /stats leaves out.
+func checkPodBudget(m *manifests) error {
+	d, app, agent, err := m.pod()
+	if err != nil {
+		return err
+	}
+	cfg, err := loadAgentConfig(m)
+	if err != nil {
+		return err
+	}
+	ignore := cfg.IgnoreContainer
+	if e, ok := findEnv(agent, "MACKEREL_IGNORE_CONTAINER"); ok && ignore == "" { // the config wins
+		ignore = e.Value
+	}
+	var ignored *regexp.Regexp
+	if ignore != "" {
+		if ignored, err = regexp.Compile(ignore); err != nil {
+			return fmt.Errorf("agent config: ignoreContainer: %w", err)
+		}
+	}
+	var errs []error
+	containers := 0
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if ignored == nil || !ignored.MatchString(c.Name) {
+			containers++
+		} else if c.Name == app.Name {
+			errs = append(errs, fmt.Errorf("agent config: ignoreContainer %q matches the app container %q: its CPU and memory would go unwatched", ignore, app.Name))
+		}
+	}
+	checks := len(cfg.Plugin["checks"])
+	if total := containers*metricsPerContainer + interfaceMetrics + checks + statsMetrics; total > microHostMetrics {
+		errs = append(errs, fmt.Errorf("the Pod posts up to %d metrics (%d containers × %d, %d for the interface, %d for check monitors, %d from /stats), more than the %d a micro host includes: ignoreContainer %q in the agent config drops the agent's own %d",
+			total, containers, metricsPerContainer, interfaceMetrics, checks, statsMetrics, microHostMetrics, "^"+agentName+"$", metricsPerContainer))
 	}
 	return errors.Join(errs...)
 }
@@ -866,6 +1145,10 @@ var checks = []struct {
 	{"service", checkService},
 	{"agent-sidecar", checkAgentSidecar},
 	{"agent-config", checkAgentConfig},
+	{"heartbeat-monitor", checkHeartbeatMonitor},
+	{"prefixes", checkPrefixes},
+	{"app-api-key", checkAppAPIKey},
+	{"pod-budget", checkPodBudget},
 	{"kubelet-access", checkKubeletAccess},
 }
 
@@ -920,6 +1203,16 @@ func TestChecksCatchMistakes(t *testing.T) {
 		}
 		panic("no env " + name)
 	}
+	deleteEnv := func(c *corev1.Container, name string) {
+		n := len(c.Env)
+		c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == name })
+		if len(c.Env) == n {
+			panic("no env " + name)
+		}
+	}
+	literalEnv := func(name, value string) func(*manifests) {
+		return func(m *manifests) { setEnv(app(m), name, corev1.EnvVar{Name: name, Value: value}) }
+	}
 	cases := []struct {
 		name   string
 		check  func(*manifests) error
@@ -960,10 +1253,36 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{"agent probe path", checkAgentConfig, editConfig("path: /ops/heartbeat", "path: /ops/livez"), "readinessProbe.http.path"},
 		{"agent config typo", checkAgentConfig, editConfig("readinessProbe:", "readinesProbe:"), "unknown field"},
 		{"agent config case", checkAgentConfig, editConfig("timeoutSeconds: 10", "TimeoutSeconds: 10"), "unknown field"},
-		{"default prefix", checkAgentConfig, editConfig("-prefix=komachi", "-prefix=custom"), "custom.custom"},
-		{"no prefix", checkAgentConfig, editConfig("- -prefix=komachi\n", ""), "no -prefix"},
+		{"default prefix", checkAgentConfig, editConfig("-prefix=basic", "-prefix=custom"), "custom.custom"},
+		{"no prefix", checkAgentConfig, editConfig("- -prefix=basic\n", ""), "no -prefix"},
 		{"stats on wrong port", checkAgentConfig, editConfig("localhost:4000/ops/stats", "localhost:8080/ops/stats"), "-url"},
 		{"apikey in config", checkAgentConfig, editConfig("plugin:", "apikey: abc\nplugin:"), "apikey is set"},
+		{"no heartbeat check", checkHeartbeatMonitor, editConfig("- check-http ", "- check-tcp "), "want exactly one plugin.checks entry"},
+		{"check flag with one dash", checkHeartbeatMonitor, editConfig("- --url=", "- -url="), "single dash"},
+		{"unknown check flag", checkHeartbeatMonitor, editConfig("--timeout=3", "--timeout-seconds=3"), "unknown option --timeout-seconds"},
+		{"check on liveness", checkHeartbeatMonitor, editConfig("localhost:4000/ops/heartbeat", "localhost:4000/ops/livez"), "--url"},
+		{"check on wrong port", checkHeartbeatMonitor, editConfig("localhost:4000/ops/heartbeat", "localhost:8080/ops/heartbeat"), "--url"},
+		{"503 is OK", checkHeartbeatMonitor, editConfig("--status=400-599=CRITICAL", "--status=500-599=OK"), "answer 503 is OK"},
+		{"bad status mapping", checkHeartbeatMonitor, editConfig("--status=400-599=CRITICAL", "--status=400-599=FATAL"), "want CODE"},
+		{"check without timeout", checkHeartbeatMonitor, editConfig("        - --timeout=3\n", ""), "no --timeout"},
+		{"check timeout as long as the agent's", checkHeartbeatMonitor, editConfig("--timeout=3", "--timeout=10"), "not well inside"},
+		{"check by POST", checkHeartbeatMonitor, editConfig("--timeout=3", "--timeout=3\n        - --method=POST"), "--method=POST"},
+		{"plugin prefix not the service", checkPrefixes, editConfig("-prefix=basic", "-prefix=komachi"), "-prefix=komachi, want the service name"},
+		{"graph prefix differs", checkPrefixes, literalEnv(prefixEnv, "komachi"), "env " + prefixEnv + " must be the literal \"basic\""},
+		{"no graph prefix", checkPrefixes, func(m *manifests) { deleteEnv(app(m), prefixEnv) }, "env " + prefixEnv},
+		{"service name differs", checkPrefixes, literalEnv("OTEL_SERVICE_NAME", "komachi-example"), "env OTEL_SERVICE_NAME must be"},
+		{"app key from another Secret", checkAppAPIKey, func(m *manifests) {
+			e, _ := findEnv(app(m), "MACKEREL_APIKEY")
+			e.ValueFrom.SecretKeyRef.Name = "other"
+		}, "the agent's Secret"},
+		{"app key required", checkAppAPIKey, func(m *manifests) {
+			e, _ := findEnv(app(m), "MACKEREL_APIKEY")
+			e.ValueFrom.SecretKeyRef.Optional = nil
+		}, "must be optional"},
+		{"app key forwards OTLP", checkAppAPIKey, func(m *manifests) { deleteEnv(app(m), "OTEL_METRICS_EXPORTER") }, "OTEL_METRICS_EXPORTER"},
+		{"agent container counted", checkPodBudget, editConfig("ignoreContainer: \"^mackerel-container-agent$\"\n", ""), "up to 31 metrics"},
+		{"app container ignored", checkPodBudget, editConfig(`"^mackerel-container-agent$"`, `"^(mackerel-container-agent|app)$"`), "matches the app container"},
+		{"ignoreContainer not a regexp", checkPodBudget, editConfig(`"^mackerel-container-agent$"`, `"^(mackerel"`), "ignoreContainer"},
 		{"binding in other namespace", checkKubeletAccess, func(m *manifests) { m.ClusterRoleBindings[0].Subjects[0].Namespace = "other" }, "no ClusterRoleBinding binds"},
 		{"role too broad", checkKubeletAccess, func(m *manifests) {
 			m.ClusterRoles[0].Rules[0].Verbs = append(m.ClusterRoles[0].Rules[0].Verbs, "list")
