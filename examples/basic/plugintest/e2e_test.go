@@ -1,5 +1,3 @@
-//go:build newlayout
-
 package plugintest_test
 
 import (
