@@ -4,6 +4,7 @@
 package plugintest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -76,10 +77,55 @@ func Flatten(prefix string, body []byte) (map[string]float64, error) {
 			problems = append(problems, fmt.Sprintf("%T at %s is dropped by the plugin", v, path))
 		}
 	}
+	if _, ok := v.(map[string]any); !ok {
+		if _, arr := v.([]any); !arr {
+			problems = append(problems, fmt.Sprintf("%T at the top: the plugin prints nothing", v))
+		}
+	}
+	problems = append(problems, repeatedKeys(body)...)
 	walk(prefix, v)
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		return out, fmt.Errorf("%s", strings.Join(problems, "; "))
 	}
 	return out, nil
+}
+
+// repeatedKeys finds keys given twice in one object: encoding/json keeps the
+// last value, so the plugin never sees the first.
+func repeatedKeys(body []byte) []string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var problems []string
+	var objects []map[string]bool // the keys of each open object; nil for an array
+	expectKey := func() bool { return len(objects) > 0 && objects[len(objects)-1] != nil }
+	afterKey := false
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return problems // io.EOF, or invalid JSON, which Unmarshal reported
+		}
+		switch tok {
+		case json.Delim('{'):
+			objects = append(objects, map[string]bool{})
+			afterKey = false
+			continue
+		case json.Delim('['):
+			objects = append(objects, nil)
+			afterKey = false
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			objects = objects[:len(objects)-1]
+			afterKey = false
+			continue
+		}
+		if key, ok := tok.(string); ok && expectKey() && !afterKey {
+			if objects[len(objects)-1][key] {
+				problems = append(problems, "key "+strconv.Quote(key)+" given twice in one object")
+			}
+			objects[len(objects)-1][key] = true
+			afterKey = true
+			continue
+		}
+		afterKey = false
+	}
 }

@@ -25,6 +25,12 @@ func TestFlatten(t *testing.T) {
 	f(`null`, nil, "top-level null")
 	f(`{"s":"123","b":true,"z":null,"n":1}`, map[string]float64{"p.n": 1}, "dropped by the plugin")
 	f(`{"a":`, nil, "invalid JSON")
+	// What the real plugin loses: a number at the top (it prints nothing),
+	// and the first of two values under one key (encoding/json keeps the
+	// last).
+	f(`5`, nil, "at the top: the plugin prints nothing")
+	f(`{"a":1,"a":2}`, nil, `key "a" given twice`)
+	f(`{"o":{"a":1},"p":{"a":2},"v":"a"}`, nil, "dropped by the plugin") // one key in two objects, and a value: no repeat
 	if got, _ := Flatten("", []byte(`{"a":{"b":1}}`)); got["a.b"] != 1 {
 		t.Errorf("no prefix: %v", got)
 	}

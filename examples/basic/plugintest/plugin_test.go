@@ -198,35 +198,6 @@ func loss(r reading, doc document) string {
 	return ""
 }
 
-// knownGaps are documents the real plugin loses something of while
-// plugintest.Flatten reports no error. Each is a gap in the hand copy to
-// close in internal/plugintest; TestKnownGaps fails once one is closed, so
-// that the exception goes with it.
-var knownGaps = []struct {
-	why   string
-	match func(document) bool
-}{
-	{"a number at the top is not an object or an array: the plugin prints nothing", func(doc document) bool {
-		if doc.top != 0 {
-			return false
-		}
-		_, num := doc.leaves[0].value.(float64)
-		return num
-	}},
-	{"a key given twice in one object: encoding/json keeps the last value, and the plugin reads only that", func(doc document) bool {
-		return len(doc.repeated) > 0
-	}},
-}
-
-func knownGap(doc document) string {
-	for _, g := range knownGaps {
-		if g.match(doc) {
-			return g.why
-		}
-	}
-	return ""
-}
-
 // compare checks plugintest.Flatten against the real plugin on one
 // document. Where Flatten reports no error, the plugin prints exactly
 // Flatten's names with the same values; wherever the plugin panics or
@@ -247,10 +218,6 @@ func compare(t *testing.T, p *realPlugin, prefix string, body []byte) {
 	lost := loss(actual, doc)
 	if handErr == nil {
 		if lost != "" {
-			if gap := knownGap(doc); gap != "" {
-				t.Logf("known gap in plugintest.Flatten: %s", gap)
-				return
-			}
 			t.Fatalf("%q: %s, yet Flatten reports no error", body, lost)
 		}
 		if got := printed(hand); !maps.Equal(got, actual.lines) {
@@ -365,27 +332,20 @@ func TestGoldenPluginLines(t *testing.T) {
 	}
 }
 
-// TestKnownGaps keeps knownGaps honest: each entry is a document that the
-// plugin still loses something of and that Flatten still passes.
-func TestKnownGaps(t *testing.T) {
+// TestClosedGaps: the documents the real plugin loses something of that
+// plugintest.Flatten once passed without a word, and now reports.
+func TestClosedGaps(t *testing.T) {
 	p := newRealPlugin(t)
-	for _, c := range []struct{ body, gap string }{
-		{`5`, knownGaps[0].why},
-		{`{"a":1,"a":2}`, knownGaps[1].why},
-	} {
-		body := []byte(c.body)
-		doc, err := readDocument("p", body)
+	for _, body := range []string{`5`, `{"a":1,"a":2}`} {
+		doc, err := readDocument("p", []byte(body))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := knownGap(doc); got != c.gap {
-			t.Errorf("%s: known gap %q, want %q", c.body, got, c.gap)
+		if loss(p.read(t, "p", []byte(body)), doc) == "" {
+			t.Errorf("%s: the real plugin no longer loses anything of it", body)
 		}
-		if loss(p.read(t, "p", body), doc) == "" {
-			t.Errorf("%s: the plugin no longer loses anything of it: drop the known gap %q", c.body, c.gap)
-		}
-		if _, err := plugintest.Flatten("p", body); err != nil {
-			t.Errorf("%s: plugintest.Flatten now reports %v: drop the known gap %q", c.body, err, c.gap)
+		if _, err := plugintest.Flatten("p", []byte(body)); err == nil {
+			t.Errorf("%s: plugintest.Flatten reports nothing", body)
 		}
 	}
 }
