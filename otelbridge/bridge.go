@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/komachi-go/komachi/otelbridge/govitals"
 	"github.com/komachi-go/komachi/otelbridge/internal/forward"
@@ -47,7 +46,7 @@ func Start(ctx context.Context, opts ...Option) (*Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	fcfg, forwarding, err := forward.FromEnv(cfg.lookupEnv)
+	fcfg, forwarding, err := forward.FromEnv()
 	if err != nil {
 		return nil, fmt.Errorf("otelbridge: %w", err)
 	}
@@ -89,39 +88,6 @@ func Start(ctx context.Context, opts ...Option) (*Bridge, error) {
 		cfg.logger.Info("komachi: forwarding metrics over OTLP", "config", fcfg)
 	}
 	return b, nil
-}
-
-// detectResource checks OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME on
-// their own first, so a mistake there is an error naming them, then adds
-// what the host, process and container tell. Process command arguments and
-// the executable path are left out: they can hold secrets.
-func detectResource(ctx context.Context, cfg config) (*resource.Resource, error) {
-	fromEnv, err := resource.New(ctx, resource.WithFromEnv())
-	if err != nil {
-		return nil, fmt.Errorf("otelbridge: OTEL_RESOURCE_ATTRIBUTES or OTEL_SERVICE_NAME: %w", err)
-	}
-	detected, err := resource.New(ctx,
-		resource.WithTelemetrySDK(), resource.WithHost(), resource.WithContainer(),
-		resource.WithProcessPID(), resource.WithProcessExecutableName(), resource.WithProcessOwner(),
-		resource.WithProcessRuntimeName(), resource.WithProcessRuntimeVersion(), resource.WithProcessRuntimeDescription(),
-	)
-	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
-		cfg.logger.Warn("komachi: resource detection failed", "error", err)
-	}
-	res := resource.Default()
-	for _, r := range []*resource.Resource{detected, fromEnv, cfg.resource} {
-		if r == nil {
-			continue
-		}
-		merged, err := resource.Merge(res, r)
-		if err != nil {
-			// Only a schema URL conflict fails a merge: keep what was there.
-			cfg.logger.Warn("komachi: resource merge", "error", err)
-			continue
-		}
-		res = merged
-	}
-	return res, nil
 }
 
 // MeterProvider is the provider for the app's own instruments: what they

@@ -43,6 +43,7 @@ type received struct {
 }
 
 type recorder struct {
+	notifier
 	mu   sync.Mutex
 	reqs []received
 }
@@ -51,18 +52,13 @@ func (r *recorder) add(rc received) {
 	r.mu.Lock()
 	r.reqs = append(r.reqs, rc)
 	r.mu.Unlock()
+	r.notify()
 }
 
 func (r *recorder) all() []received {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]received(nil), r.reqs...)
-}
-
-func (r *recorder) reset() {
-	r.mu.Lock()
-	r.reqs = nil
-	r.mu.Unlock()
 }
 
 // grpcCollector is a real OTLP/gRPC metrics receiver on loopback. Its
@@ -245,20 +241,50 @@ func testCert(t *testing.T) (tls.Certificate, string) {
 	return pair, path
 }
 
-// waitFor polls cond until it holds or a generous deadline passes; the
-// deadline only bounds a broken test, it asserts nothing about speed.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+// notifier wakes whoever awaits a change; a single slot is enough, as the
+// waiter checks its condition again after every wake-up.
+type notifier struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func (n *notifier) changed() chan struct{} {
+	n.once.Do(func() { n.ch = make(chan struct{}, 1) })
+	return n.ch
+}
+
+func (n *notifier) notify() {
+	select {
+	case n.changed() <- struct{}{}:
+	default:
 	}
 }
 
-// mapEnv is a getenv over a map, for FromEnv.
+// await checks cond after each change n reports, until it holds. The
+// deadline only bounds a broken test; it asserts nothing about speed.
+func await(t *testing.T, what string, n *notifier, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	for !cond() {
+		select {
+		case <-n.changed():
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// setEnv sets the process environment for one test: the exporters and the
+// reader read it themselves.
+func setEnv(t *testing.T, env map[string]string) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+}
+
+// mapEnv is a lookup over a map, for fromEnv.
 func mapEnv(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) {
 		v, ok := m[k]

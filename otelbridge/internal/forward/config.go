@@ -1,12 +1,14 @@
 package forward
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net"
 	"net/url"
+	"os"
 	"path"
 	"slices"
 	"strconv"
@@ -14,89 +16,61 @@ import (
 	"time"
 )
 
-// Environment variables read by [FromEnv]. The per-signal METRICS variants win
-// over the generic ones, as the OpenTelemetry specification says.
+// The variables FromEnv checks. The per-signal METRICS_ variants win over the
+// generic ones, as the OpenTelemetry specification says.
 const (
-	EnvMetricsExporter          = "OTEL_METRICS_EXPORTER"
-	EnvEndpoint                 = "OTEL_EXPORTER_OTLP_ENDPOINT"
-	EnvMetricsEndpoint          = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"
-	EnvProtocol                 = "OTEL_EXPORTER_OTLP_PROTOCOL"
-	EnvMetricsProtocol          = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"
-	EnvHeaders                  = "OTEL_EXPORTER_OTLP_HEADERS"
-	EnvMetricsHeaders           = "OTEL_EXPORTER_OTLP_METRICS_HEADERS"
-	EnvInsecure                 = "OTEL_EXPORTER_OTLP_INSECURE"
-	EnvMetricsInsecure          = "OTEL_EXPORTER_OTLP_METRICS_INSECURE"
-	EnvCertificate              = "OTEL_EXPORTER_OTLP_CERTIFICATE"
-	EnvMetricsCertificate       = "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE"
-	EnvClientCertificate        = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"
-	EnvMetricsClientCertificate = "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE"
-	EnvClientKey                = "OTEL_EXPORTER_OTLP_CLIENT_KEY"
-	EnvMetricsClientKey         = "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY"
-	EnvCompression              = "OTEL_EXPORTER_OTLP_COMPRESSION"
-	EnvMetricsCompression       = "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION"
-	EnvTimeout                  = "OTEL_EXPORTER_OTLP_TIMEOUT"
-	EnvMetricsTimeout           = "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"
-	EnvTemporalityPreference    = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
-	EnvHistogramAggregation     = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION"
-	EnvExportInterval           = "OTEL_METRIC_EXPORT_INTERVAL"
-	EnvExportTimeout            = "OTEL_METRIC_EXPORT_TIMEOUT"
-	EnvMackerelAPIKey           = "MACKEREL_APIKEY"
-	EnvMackerelAPIKeyAlt        = "MACKEREL_API_KEY"
+	envMetricsExporter          = "OTEL_METRICS_EXPORTER"
+	envEndpoint                 = "OTEL_EXPORTER_OTLP_ENDPOINT"
+	envMetricsEndpoint          = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"
+	envProtocol                 = "OTEL_EXPORTER_OTLP_PROTOCOL"
+	envMetricsProtocol          = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"
+	envHeaders                  = "OTEL_EXPORTER_OTLP_HEADERS"
+	envMetricsHeaders           = "OTEL_EXPORTER_OTLP_METRICS_HEADERS"
+	envInsecure                 = "OTEL_EXPORTER_OTLP_INSECURE"
+	envMetricsInsecure          = "OTEL_EXPORTER_OTLP_METRICS_INSECURE"
+	envCertificate              = "OTEL_EXPORTER_OTLP_CERTIFICATE"
+	envMetricsCertificate       = "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE"
+	envClientCertificate        = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"
+	envMetricsClientCertificate = "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE"
+	envClientKey                = "OTEL_EXPORTER_OTLP_CLIENT_KEY"
+	envMetricsClientKey         = "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY"
+	envCompression              = "OTEL_EXPORTER_OTLP_COMPRESSION"
+	envMetricsCompression       = "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION"
+	envTimeout                  = "OTEL_EXPORTER_OTLP_TIMEOUT"
+	envMetricsTimeout           = "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"
+	envTemporalityPreference    = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
+	envHistogramAggregation     = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION"
+	envExportInterval           = "OTEL_METRIC_EXPORT_INTERVAL"
+	envExportTimeout            = "OTEL_METRIC_EXPORT_TIMEOUT"
+	envMackerelAPIKey           = "MACKEREL_APIKEY"
+	envMackerelAPIKeyAlt        = "MACKEREL_API_KEY"
 )
 
-// Defaults applied by [FromEnv] and, for zero fields, by [New].
 const (
-	// MackerelEndpoint is Mackerel's OTLP metrics endpoint (gRPC over TLS only).
+	// MackerelEndpoint is Mackerel's OTLP metrics ingest, gRPC over TLS only.
 	MackerelEndpoint = "otlp.mackerelio.com:4317"
 	// MackerelAPIKeyHeader carries the Mackerel API key on every request.
 	MackerelAPIKeyHeader = "Mackerel-Api-Key"
 
-	DefaultTimeout       = 10 * time.Second
-	DefaultInterval      = 60 * time.Second
-	DefaultExportTimeout = 30 * time.Second
-	// DefaultMaxRequestSize keeps each request well under the 4 MiB message
-	// limit of Mackerel's gRPC endpoint, as Mackerel's own exporter does.
-	DefaultMaxRequestSize = 3_500_000
-
+	mackerelHost    = "otlp.mackerelio.com"
 	defaultHTTPPath = "/v1/metrics"
+)
+
+// The defaults of the exporters and of the periodic reader, shown when a
+// Config prints itself.
+const (
+	defaultTimeout       = 10 * time.Second
+	defaultInterval      = 60 * time.Second
+	defaultExportTimeout = 30 * time.Second
 )
 
 // Protocol is the OTLP transport.
 type Protocol string
 
-// The transports of the official Go exporters. http/json is not one of them.
+// The transports of the official Go exporters; http/json is not one of them.
 const (
 	ProtocolGRPC         Protocol = "grpc"
 	ProtocolHTTPProtobuf Protocol = "http/protobuf"
-)
-
-// Compression is the request body compression.
-type Compression string
-
-// The compressions the official exporters support.
-const (
-	CompressionGzip Compression = "gzip"
-	CompressionNone Compression = "none"
-)
-
-// Temporality is the OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE value.
-type Temporality string
-
-// The temporality preferences of the OpenTelemetry specification.
-const (
-	TemporalityCumulative Temporality = "cumulative"
-	TemporalityDelta      Temporality = "delta"
-	TemporalityLowMemory  Temporality = "lowmemory"
-)
-
-// HistogramAggregation is the
-// OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION value.
-type HistogramAggregation string
-
-// The histogram aggregations of the OpenTelemetry specification.
-const (
-	HistogramExplicitBucket   HistogramAggregation = "explicit_bucket_histogram"
-	HistogramBase2Exponential HistogramAggregation = "base2_exponential_bucket_histogram"
 )
 
 // redactedText replaces every secret in output.
@@ -118,60 +92,38 @@ func (Secret) LogValue() slog.Value { return slog.StringValue(redactedText) }
 // MarshalText returns [REDACTED], which covers encoding/json too.
 func (Secret) MarshalText() ([]byte, error) { return []byte(redactedText), nil }
 
-// Config is a resolved forwarding configuration, usually built by [FromEnv].
+// Config is what [FromEnv] found: the transport, what komachi adds to the
+// exporter (Mackerel's endpoint and key, gzip), and for printing the
+// settings the exporter and the reader read from the environment themselves.
 // Printing it (fmt, slog) never shows the API key or header values.
 type Config struct {
-	Protocol Protocol
-	// Endpoint is host:port.
-	Endpoint string
-	// URLPath is the request path for http/protobuf; gRPC ignores it.
-	URLPath  string
-	Insecure bool
+	protocol Protocol
+	endpoint string // host:port
+	urlPath  string // http/protobuf only
+	// mackerel: no endpoint variable is set, so New points the exporter at
+	// MackerelEndpoint.
+	mackerel bool
+	insecure bool
+	apiKey   Secret
+	// headers are the OTEL_EXPORTER_OTLP_[METRICS_]HEADERS that the exporter
+	// sends; keyInHeaders tells that they carry the key already.
+	headers      map[string]Secret
+	keyInHeaders bool
+	gzip         bool
 
-	// CertificateFile is a PEM file of CAs to trust instead of the system
-	// roots; ClientCertificateFile and ClientKeyFile a PEM pair for mTLS.
-	CertificateFile       string
-	ClientCertificateFile string
-	ClientKeyFile         string
-
-	// Headers are sent with every request, besides the API key header.
-	Headers map[string]Secret
-	// APIKey is Mackerel's API key, sent as the Mackerel-Api-Key header.
-	APIKey Secret
-
-	Compression Compression
-	// Timeout bounds each request (retries included).
-	Timeout              time.Duration
-	Temporality          Temporality
-	HistogramAggregation HistogramAggregation
-	// Interval is the period of the periodic reader; ExportTimeout bounds one
-	// whole collect-and-export, every request of a split export included.
-	Interval      time.Duration
-	ExportTimeout time.Duration
-	// MaxRequestSize bounds the uncompressed protobuf size of each request.
-	MaxRequestSize int
+	timeout, interval, exportTimeout time.Duration
+	temporality, histogram           string
 }
 
 // String describes the configuration with the key and header values redacted.
 func (c Config) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "protocol=%s endpoint=%s", c.Protocol, c.Endpoint)
-	if c.Protocol == ProtocolHTTPProtobuf {
-		fmt.Fprintf(&b, " path=%s", c.URLPath)
+	for i, a := range c.attrs() {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%s", a.Key, a.Value)
 	}
-	fmt.Fprintf(&b, " insecure=%t", c.Insecure)
-	if c.CertificateFile != "" {
-		fmt.Fprintf(&b, " certificate=%s", c.CertificateFile)
-	}
-	if c.ClientCertificateFile != "" {
-		fmt.Fprintf(&b, " client_certificate=%s", c.ClientCertificateFile)
-	}
-	fmt.Fprintf(&b, " headers=[%s]", strings.Join(c.headerNames(), ","))
-	if c.APIKey != "" {
-		b.WriteString(" api_key=" + redactedText)
-	}
-	fmt.Fprintf(&b, " compression=%s timeout=%s temporality=%s histogram=%s interval=%s export_timeout=%s max_request_size=%d",
-		c.Compression, c.Timeout, c.Temporality, c.HistogramAggregation, c.Interval, c.ExportTimeout, c.MaxRequestSize)
 	return b.String()
 }
 
@@ -179,443 +131,410 @@ func (c Config) String() string {
 func (c Config) GoString() string { return "forward.Config{" + c.String() + "}" }
 
 // LogValue renders the configuration for slog with secrets redacted.
-func (c Config) LogValue() slog.Value {
-	attrs := []slog.Attr{
-		slog.String("protocol", string(c.Protocol)),
-		slog.String("endpoint", c.Endpoint),
-	}
-	if c.Protocol == ProtocolHTTPProtobuf {
-		attrs = append(attrs, slog.String("path", c.URLPath))
-	}
-	attrs = append(attrs,
-		slog.Bool("insecure", c.Insecure),
-		slog.Any("headers", c.headerNames()),
-		slog.Bool("api_key", c.APIKey != ""),
-		slog.String("compression", string(c.Compression)),
-		slog.Duration("timeout", c.Timeout),
-		slog.String("temporality", string(c.Temporality)),
-		slog.Duration("interval", c.Interval),
-		slog.Duration("export_timeout", c.ExportTimeout),
-	)
-	if c.CertificateFile != "" {
-		attrs = append(attrs, slog.String("certificate", c.CertificateFile))
-	}
-	return slog.GroupValue(attrs...)
-}
+func (c Config) LogValue() slog.Value { return slog.GroupValue(c.attrs()...) }
 
-func (c Config) headerNames() []string {
-	names := make([]string, 0, len(c.Headers))
-	for k := range c.Headers {
+// MarshalText is [Config.String], for encoding/json and text loggers.
+func (c Config) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+func (c Config) attrs() []slog.Attr {
+	names := make([]string, 0, len(c.headers))
+	for k := range c.headers {
 		names = append(names, k)
 	}
 	slices.Sort(names)
-	return names
+	attrs := []slog.Attr{slog.String("protocol", string(c.protocol)), slog.String("endpoint", c.endpoint)}
+	if c.protocol == ProtocolHTTPProtobuf {
+		attrs = append(attrs, slog.String("path", c.urlPath))
+	}
+	attrs = append(attrs, slog.Bool("insecure", c.insecure), slog.String("headers", "["+strings.Join(names, ",")+"]"))
+	if c.apiKey != "" {
+		attrs = append(attrs, slog.String("api_key", redactedText))
+	}
+	compression := "none"
+	if c.gzip {
+		compression = "gzip"
+	}
+	return append(attrs,
+		slog.String("compression", compression),
+		slog.Duration("timeout", c.timeout),
+		slog.String("temporality", c.temporality),
+		slog.String("histogram", c.histogram),
+		slog.Duration("interval", c.interval),
+		slog.Duration("export_timeout", c.exportTimeout),
+	)
 }
 
-// FromEnv resolves the configuration from OTEL_* and MACKEREL_APIKEY variables
-// read through getenv (os.LookupEnv in production). An empty value counts as
-// unset, as the specification says. enabled is false, with a zero Config and
-// no error, when nothing asks for forwarding or OTEL_METRICS_EXPORTER turns it
-// off; the other variables are then not read, since they may be meant for
-// another signal. Every error names the variable at fault and never holds the
-// API key or a header value.
-func FromEnv(getenv func(string) (string, bool)) (cfg Config, enabled bool, err error) {
-	get := func(name string) string {
-		v, ok := getenv(name)
-		if !ok {
-			return ""
-		}
-		return v
-	}
-	// pick returns the per-signal variable when set, else the generic one.
-	pick := func(generic, specific string) (string, string) {
-		if v := get(specific); v != "" {
-			return v, specific
-		}
-		return get(generic), generic
-	}
+// FromEnv checks the OTEL_* and MACKEREL_APIKEY variables of the process,
+// which the exporters and the reader built by [New] read themselves. enabled
+// is false, with no error, when nothing asks for forwarding or
+// OTEL_METRICS_EXPORTER is none; the other variables are then not read, as
+// they may be meant for another signal. Otherwise every variable the exporter
+// would read is checked, the shadowed generic ones included, and a value the
+// exporter would skip with a log line is an error. Every error names the
+// variable and never holds its value.
+func FromEnv() (cfg Config, enabled bool, err error) {
+	return fromEnv(os.LookupEnv)
+}
 
-	if v := strings.TrimSpace(get(EnvMetricsExporter)); v != "" {
-		on, err := parseMetricsExporter(v)
-		if err != nil {
-			return Config{}, false, envError(EnvMetricsExporter, err)
-		}
-		if !on {
-			return Config{}, false, nil
-		}
-	}
+func fromEnv(lookup func(string) (string, bool)) (Config, bool, error) {
+	raw := func(name string) string { v, _ := lookup(name); return v }
+	// The exporters trim what they read, and a blank value is unset.
+	get := func(name string) string { return strings.TrimSpace(raw(name)) }
 
-	key, err := apiKeyFromEnv(get)
+	switch v := strings.ToLower(get(envMetricsExporter)); v {
+	case "", "otlp":
+	case "none":
+		return Config{}, false, nil
+	default:
+		return Config{}, false, fmt.Errorf("forward: %s: komachi exports over OTLP only: want otlp or none", envMetricsExporter)
+	}
+	key, err := apiKeyFromEnv(raw)
 	if err != nil {
 		return Config{}, false, err
 	}
-	rawEndpoint, endpointVar := pick(EnvEndpoint, EnvMetricsEndpoint)
-	rawEndpoint = strings.TrimSpace(rawEndpoint)
+	endpointVar := winner(get, envEndpoint, envMetricsEndpoint)
+	rawEndpoint := get(endpointVar)
 	if rawEndpoint == "" && key == "" {
 		return Config{}, false, nil
 	}
-	if err := checkShadowed(get); err != nil {
-		return Config{}, false, err
-	}
 
-	cfg = Config{
-		Protocol:             ProtocolGRPC,
-		APIKey:               key,
-		Compression:          CompressionGzip,
-		Timeout:              DefaultTimeout,
-		Temporality:          TemporalityCumulative,
-		HistogramAggregation: HistogramExplicitBucket,
-		Interval:             DefaultInterval,
-		ExportTimeout:        DefaultExportTimeout,
-		MaxRequestSize:       DefaultMaxRequestSize,
-	}
-
-	if v, name := pick(EnvProtocol, EnvMetricsProtocol); v != "" {
-		if cfg.Protocol, err = parseProtocol(v); err != nil {
-			return Config{}, false, envError(name, err)
-		}
-	}
-
-	if v, name := pick(EnvInsecure, EnvMetricsInsecure); v != "" {
-		if cfg.Insecure, err = parseBool(v); err != nil {
-			return Config{}, false, envError(name, err)
-		}
-	}
-
-	if rawEndpoint == "" {
-		// Only the key is set: Mackerel's own endpoint, which speaks gRPC only.
-		if cfg.Protocol != ProtocolGRPC {
-			return Config{}, false, fmt.Errorf("forward: %s=%s needs %s: Mackerel's OTLP metrics endpoint (%s) accepts gRPC only",
-				pickName(get, EnvProtocol, EnvMetricsProtocol), cfg.Protocol, EnvEndpoint, MackerelEndpoint)
-		}
-		cfg.Endpoint = MackerelEndpoint
-		cfg.Insecure = false
-	} else {
-		ep, err := parseEndpoint(rawEndpoint, cfg.Protocol, endpointVar == EnvMetricsEndpoint)
-		if err != nil {
+	cfg := Config{apiKey: key, mackerel: rawEndpoint == ""}
+	var ep endpoint
+	if !cfg.mackerel {
+		if ep, err = parseEndpoint(rawEndpoint); err != nil {
 			return Config{}, false, envError(endpointVar, err)
 		}
-		cfg.Endpoint, cfg.URLPath = ep.hostPort, ep.path
-		if ep.scheme != "" {
-			// The scheme decides; INSECURE applies to scheme-less endpoints
-			// only, as the specification says.
-			cfg.Insecure = ep.scheme == "http"
-		}
-	}
-
-	cert, certVar := pick(EnvCertificate, EnvMetricsCertificate)
-	clientCert, clientCertVar := pick(EnvClientCertificate, EnvMetricsClientCertificate)
-	clientKey, clientKeyVar := pick(EnvClientKey, EnvMetricsClientKey)
-	cfg.CertificateFile, cfg.ClientCertificateFile, cfg.ClientKeyFile = cert, clientCert, clientKey
-	if (clientCert == "") != (clientKey == "") {
-		return Config{}, false, fmt.Errorf("forward: %s and %s must be set together", clientCertVar, clientKeyVar)
-	}
-	if cfg.Insecure && (cert != "" || clientCert != "") {
-		name := certVar
-		if cert == "" {
-			name = clientCertVar
-		}
-		return Config{}, false, fmt.Errorf("forward: %s is set but the endpoint in %s is plaintext (http:// or %s=true); use https:// or drop the certificate",
-			name, endpointVar, EnvInsecure)
-	}
-	if _, err := loadTLS(cfg); err != nil {
-		name := certVar
-		var ce *certError
-		if errors.As(err, &ce) && ce.client {
-			name = clientCertVar + "/" + clientKeyVar
-		}
-		return Config{}, false, envError(name, err)
-	}
-
-	if v, name := pick(EnvHeaders, EnvMetricsHeaders); v != "" {
-		if cfg.Headers, err = parseHeaders(v); err != nil {
-			return Config{}, false, envError(name, err)
-		}
-		if key != "" {
-			for k, hv := range cfg.Headers {
-				if strings.EqualFold(k, MackerelAPIKeyHeader) && hv != key {
-					return Config{}, false, fmt.Errorf("forward: %s sets %s to a value other than %s; set the key in one place",
-						name, MackerelAPIKeyHeader, apiKeyVarName(get))
+		if endpointVar == envMetricsEndpoint {
+			// The exporter parses the shadowed generic endpoint too, and
+			// logs its value when it fails.
+			if v := get(envEndpoint); v != "" {
+				if _, err := parseEndpoint(v); err != nil {
+					return Config{}, false, envError(envEndpoint, err)
 				}
 			}
 		}
 	}
+	toMackerel := cfg.mackerel || strings.EqualFold(ep.host, mackerelHost)
 
-	if v, name := pick(EnvCompression, EnvMetricsCompression); v != "" {
-		if cfg.Compression, err = parseCompression(v); err != nil {
-			return Config{}, false, envError(name, err)
+	// No exporter reads the protocol, so only the one that wins is checked: the
+	// generic may be meant for another signal.
+	proto, protoVar, err := lastSet(get, parseProtocol, winner(get, envProtocol, envMetricsProtocol))
+	switch {
+	case err != nil:
+		return Config{}, false, err
+	case protoVar == "" && toMackerel:
+		proto = ProtocolGRPC
+	case protoVar == "":
+		proto = ProtocolHTTPProtobuf // the specification's default
+	case proto != ProtocolGRPC && toMackerel:
+		return Config{}, false, fmt.Errorf("forward: %s: Mackerel's OTLP metrics ingest (%s) accepts gRPC only", protoVar, MackerelEndpoint)
+	}
+	cfg.protocol = proto
+
+	insecure, insecureVar, err := lastSet(get, parseBool, envInsecure, envMetricsInsecure)
+	if err != nil {
+		return Config{}, false, err
+	}
+	if cfg.mackerel {
+		if insecure {
+			return Config{}, false, fmt.Errorf("forward: %s: Mackerel's OTLP metrics ingest (%s) takes TLS only; set %s for a plaintext collector",
+				insecureVar, MackerelEndpoint, envEndpoint)
+		}
+		cfg.endpoint = MackerelEndpoint
+	} else {
+		if cfg.endpoint, cfg.urlPath, err = ep.resolve(proto, endpointVar == envMetricsEndpoint); err != nil {
+			return Config{}, false, envError(endpointVar, err)
+		}
+		cfg.insecure = ep.scheme == "http"
+		switch {
+		case ep.scheme == "":
+			cfg.insecure = insecure
+		case insecureVar != "" && insecure != cfg.insecure:
+			// The exporter would let the variable win over the scheme.
+			return Config{}, false, fmt.Errorf("forward: %s contradicts the scheme of %s; drop it (it is for an endpoint without a scheme)",
+				insecureVar, endpointVar)
 		}
 	}
-	if v, name := pick(EnvTimeout, EnvMetricsTimeout); v != "" {
-		if cfg.Timeout, err = parseMillis(v); err != nil {
-			return Config{}, false, envError(name, err)
+
+	_, caVar, err := lastSet(get, checkCertificate, envCertificate, envMetricsCertificate)
+	if err != nil {
+		return Config{}, false, err
+	}
+	clientVar, err := clientPairFromEnv(get)
+	if err != nil {
+		return Config{}, false, err
+	}
+	if cfg.insecure && (caVar != "" || clientVar != "") {
+		return Config{}, false, fmt.Errorf("forward: %s is set but the endpoint in %s is plaintext (http:// or %s=true); use https:// or drop the certificate",
+			cmp.Or(caVar, clientVar), endpointVar, envInsecure)
+	}
+
+	headers, headersVar, err := lastSet(get, parseHeaders, envHeaders, envMetricsHeaders)
+	if err != nil {
+		return Config{}, false, err
+	}
+	cfg.headers = headers
+	for k, v := range headers {
+		if key != "" && strings.EqualFold(k, MackerelAPIKeyHeader) {
+			if v != key {
+				return Config{}, false, fmt.Errorf("forward: %s sets %s to a value other than %s; set the key in one place",
+					headersVar, MackerelAPIKeyHeader, apiKeyVarName(raw))
+			}
+			cfg.keyInHeaders = true
 		}
 	}
-	if v := get(EnvTemporalityPreference); v != "" {
-		if cfg.Temporality, err = parseTemporality(v); err != nil {
-			return Config{}, false, envError(EnvTemporalityPreference, err)
-		}
+
+	gzip, compressionVar, err := lastSet(get, parseCompression, envCompression, envMetricsCompression)
+	if err != nil {
+		return Config{}, false, err
 	}
-	if v := get(EnvHistogramAggregation); v != "" {
-		if cfg.HistogramAggregation, err = parseHistogramAggregation(v); err != nil {
-			return Config{}, false, envError(EnvHistogramAggregation, err)
-		}
+	cfg.gzip = gzip || compressionVar == "" // komachi's default, as Mackerel's own exporter
+
+	if cfg.timeout, err = withDefault(get, parseMillis, defaultTimeout, envTimeout, envMetricsTimeout); err != nil {
+		return Config{}, false, err
 	}
-	if v := get(EnvExportInterval); v != "" {
-		if cfg.Interval, err = parseMillis(v); err != nil {
-			return Config{}, false, envError(EnvExportInterval, err)
-		}
+	if cfg.temporality, err = withDefault(get, parseTemporality, "cumulative", envTemporalityPreference); err != nil {
+		return Config{}, false, err
 	}
-	if v := get(EnvExportTimeout); v != "" {
-		if cfg.ExportTimeout, err = parseMillis(v); err != nil {
-			return Config{}, false, envError(EnvExportTimeout, err)
-		}
+	if cfg.histogram, err = withDefault(get, parseHistogramAggregation, "explicit_bucket_histogram", envHistogramAggregation); err != nil {
+		return Config{}, false, err
+	}
+	// The periodic reader reads these two untrimmed.
+	if cfg.interval, err = withDefault(raw, parseMillis, defaultInterval, envExportInterval); err != nil {
+		return Config{}, false, err
+	}
+	if cfg.exportTimeout, err = withDefault(raw, parseMillis, defaultExportTimeout, envExportTimeout); err != nil {
+		return Config{}, false, err
 	}
 	return cfg, true, nil
 }
 
-// checkShadowed validates the generic headers and endpoint even when the
-// METRICS_ variant wins: the official exporter parses both from the process
-// environment and, on a bad value, logs the value (a header may hold a
-// token, a URL user:password) through the OTel global logger.
-func checkShadowed(get func(string) string) error {
-	if get(EnvMetricsHeaders) != "" {
-		if v := get(EnvHeaders); v != "" {
-			if _, err := parseHeaders(v); err != nil {
-				return envError(EnvHeaders, err)
-			}
+// lastSet parses each of the named variables that is set, since the exporter
+// reads every one of them, and returns the value of the last one set: the
+// METRICS_ variant over the generic. name is "" when none is set.
+func lastSet[T any](get func(string) string, parse func(string) (T, error), names ...string) (v T, name string, err error) {
+	for _, n := range names {
+		s := get(n)
+		if s == "" {
+			continue
 		}
-	}
-	if get(EnvMetricsEndpoint) != "" {
-		if v := strings.TrimSpace(get(EnvEndpoint)); strings.Contains(v, "://") {
-			u, err := url.Parse(v)
-			if err != nil {
-				return envError(EnvEndpoint, errors.New("not a valid URL"))
-			}
-			if u.User != nil {
-				return envError(EnvEndpoint, fmt.Errorf("credentials in the URL are not supported; use %s", EnvHeaders))
-			}
+		p, err := parse(s)
+		if err != nil {
+			var zero T
+			return zero, n, envError(n, err)
 		}
+		v, name = p, n
 	}
-	return nil
+	return v, name, nil
 }
 
-func envError(name string, err error) error {
-	return fmt.Errorf("forward: %s: %w", name, err)
-}
-
-// pickName tells which of two variables holds the value, for messages.
-func pickName(get func(string) string, generic, specific string) string {
+// winner names the variable of a pair whose value the exporter uses: the
+// METRICS_ variant when set.
+func winner(get func(string) string, generic, specific string) string {
 	if get(specific) != "" {
 		return specific
 	}
 	return generic
 }
 
-func apiKeyVarName(get func(string) string) string {
-	if get(EnvMackerelAPIKey) != "" {
-		return EnvMackerelAPIKey
+func withDefault[T any](get func(string) string, parse func(string) (T, error), def T, names ...string) (T, error) {
+	v, name, err := lastSet(get, parse, names...)
+	if name == "" && err == nil {
+		return def, nil
 	}
-	return EnvMackerelAPIKeyAlt
+	return v, err
+}
+
+func envError(name string, err error) error {
+	return fmt.Errorf("forward: %s: %w", name, err)
+}
+
+func apiKeyVarName(get func(string) string) string {
+	if get(envMackerelAPIKey) != "" {
+		return envMackerelAPIKey
+	}
+	return envMackerelAPIKeyAlt
 }
 
 func apiKeyFromEnv(get func(string) string) (Secret, error) {
-	k1, k2 := get(EnvMackerelAPIKey), get(EnvMackerelAPIKeyAlt)
+	k1, k2 := get(envMackerelAPIKey), get(envMackerelAPIKeyAlt)
 	if k1 != "" && k2 != "" && k1 != k2 {
-		return "", fmt.Errorf("forward: %s and %s are both set and differ; set one", EnvMackerelAPIKey, EnvMackerelAPIKeyAlt)
+		return "", fmt.Errorf("forward: %s and %s are both set and differ; set one", envMackerelAPIKey, envMackerelAPIKeyAlt)
 	}
-	key, name := k1, EnvMackerelAPIKey
+	key, name := k1, envMackerelAPIKey
 	if key == "" {
-		key, name = k2, EnvMackerelAPIKeyAlt
+		key, name = k2, envMackerelAPIKeyAlt
 	}
 	if key == "" {
 		return "", nil
 	}
-	if err := checkAPIKey(key); err != nil {
-		return "", envError(name, err)
+	// A key that cannot be a header value, or a trailing newline from a
+	// Secret file. The error tells the position, never the key.
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c <= ' ' || c >= 0x7f {
+			return "", fmt.Errorf("forward: %s: the API key must be printable ASCII without spaces (bad byte at position %d of %d)", name, i+1, len(key))
+		}
 	}
 	return Secret(key), nil
 }
 
-// ErrInvalidAPIKey reports an API key that cannot be sent as a header value.
-var ErrInvalidAPIKey = errors.New("API key must be printable ASCII without spaces")
-
-// checkAPIKey rejects keys that would be refused as a header or that hint at a
-// copy-paste accident (a trailing newline from a Secret file). The error
-// tells the position, never the key.
-func checkAPIKey(key string) error {
-	for i := 0; i < len(key); i++ {
-		if c := key[i]; c <= ' ' || c >= 0x7f {
-			return fmt.Errorf("%w (bad byte at position %d of %d)", ErrInvalidAPIKey, i+1, len(key))
+// clientPairFromEnv checks both client certificate pairs; it returns the
+// variable of the pair in use, or "".
+func clientPairFromEnv(get func(string) string) (string, error) {
+	inUse := ""
+	for _, pair := range [][2]string{{envClientCertificate, envClientKey}, {envMetricsClientCertificate, envMetricsClientKey}} {
+		cert, key := get(pair[0]), get(pair[1])
+		if cert == "" && key == "" {
+			continue
 		}
-	}
-	return nil
-}
-
-// parseMetricsExporter reads OTEL_METRICS_EXPORTER, a list of exporter
-// names: "none" turns forwarding off and so does a list without "otlp"
-// (the app asked for other exporters only).
-func parseMetricsExporter(v string) (bool, error) {
-	otlp := false
-	for item := range strings.SplitSeq(v, ",") {
-		switch strings.ToLower(strings.TrimSpace(item)) {
-		case "none":
-			return false, nil
-		case "otlp":
-			otlp = true
-		case "":
-			return false, fmt.Errorf("empty element in %q", quoteShort(v))
+		if cert == "" || key == "" {
+			return "", fmt.Errorf("forward: %s and %s must be set together", pair[0], pair[1])
 		}
+		if err := checkClientPair(cert, key); err != nil {
+			return "", envError(pair[0]+"/"+pair[1], err)
+		}
+		inUse = pair[0]
 	}
-	return otlp, nil
+	return inUse, nil
 }
-
-// ErrUnsupportedProtocol reports a protocol the official Go exporters lack.
-var ErrUnsupportedProtocol = errors.New("unsupported protocol")
 
 func parseProtocol(v string) (Protocol, error) {
-	switch p := Protocol(strings.ToLower(strings.TrimSpace(v))); p {
+	switch p := Protocol(strings.ToLower(v)); p {
 	case ProtocolGRPC, ProtocolHTTPProtobuf:
 		return p, nil
 	case "http/json":
-		return "", fmt.Errorf("%w %q: the official Go OTLP exporter has no JSON encoding; use grpc or http/protobuf", ErrUnsupportedProtocol, "http/json")
-	default:
-		return "", fmt.Errorf("%w %q: want grpc or http/protobuf", ErrUnsupportedProtocol, quoteShort(v))
+		return "", errors.New("the official Go OTLP exporter has no JSON encoding; want grpc or http/protobuf")
 	}
+	return "", errors.New("unsupported protocol: want grpc or http/protobuf")
 }
 
 func parseBool(v string) (bool, error) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
+	switch strings.ToLower(v) {
 	case "true":
 		return true, nil
 	case "false":
 		return false, nil
 	}
-	return false, fmt.Errorf("%q is not true or false", quoteShort(v))
+	return false, errors.New("want true or false")
 }
 
-func parseCompression(v string) (Compression, error) {
-	switch c := Compression(strings.ToLower(strings.TrimSpace(v))); c {
-	case CompressionGzip, CompressionNone:
-		return c, nil
+// parseCompression reports whether v asks for gzip.
+func parseCompression(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "gzip":
+		return true, nil
+	case "none":
+		return false, nil
 	}
-	return "", fmt.Errorf("unsupported compression %q: want gzip or none", quoteShort(v))
+	return false, errors.New("unsupported compression: want gzip or none")
 }
 
-func parseTemporality(v string) (Temporality, error) {
-	switch t := Temporality(strings.ToLower(strings.TrimSpace(v))); t {
-	case TemporalityCumulative, TemporalityDelta, TemporalityLowMemory:
+func parseTemporality(v string) (string, error) {
+	switch t := strings.ToLower(v); t {
+	case "cumulative", "delta", "lowmemory":
 		return t, nil
 	}
-	return "", fmt.Errorf("unknown temporality %q: want cumulative, delta or lowmemory", quoteShort(v))
+	return "", errors.New("unknown temporality: want cumulative, delta or lowmemory")
 }
 
-func parseHistogramAggregation(v string) (HistogramAggregation, error) {
-	switch h := HistogramAggregation(strings.ToLower(strings.TrimSpace(v))); h {
-	case HistogramExplicitBucket, HistogramBase2Exponential:
+func parseHistogramAggregation(v string) (string, error) {
+	switch h := strings.ToLower(v); h {
+	case "explicit_bucket_histogram", "base2_exponential_bucket_histogram":
 		return h, nil
 	}
-	return "", fmt.Errorf("unknown aggregation %q: want %s or %s", quoteShort(v), HistogramExplicitBucket, HistogramBase2Exponential)
+	return "", errors.New("unknown aggregation: want explicit_bucket_histogram or base2_exponential_bucket_histogram")
 }
 
 // maxMillis keeps a millisecond count inside time.Duration.
 const maxMillis = math.MaxInt64 / int64(time.Millisecond)
 
-// parseMillis reads a positive whole number of milliseconds. Zero is refused:
-// for a timeout it would mean "wait forever" to one exporter and "default" to
-// another, and for an interval it means nothing.
+// parseMillis reads a positive whole number of milliseconds. Zero is
+// refused: for a timeout it would mean "no timeout" to the exporter, and the
+// reader skips it with a log line.
 func parseMillis(v string) (time.Duration, error) {
-	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a whole number of milliseconds", quoteShort(v))
-	}
-	if n <= 0 {
-		return 0, fmt.Errorf("%d ms: must be positive", n)
-	}
-	if n > maxMillis {
-		return 0, fmt.Errorf("%d ms is too large", n)
+	n, err := strconv.ParseInt(v, 10, 64)
+	switch {
+	case err != nil:
+		return 0, errors.New("not a whole number of milliseconds")
+	case n <= 0:
+		return 0, errors.New("must be a positive number of milliseconds")
+	case n > maxMillis:
+		return 0, errors.New("too large")
 	}
 	return time.Duration(n) * time.Millisecond, nil
 }
 
-// quoteShort keeps echoed values (never secrets) short in messages.
-func quoteShort(v string) string {
-	const limit = 64
-	if len(v) > limit {
-		return v[:limit] + "..."
-	}
-	return v
-}
-
+// endpoint is an OTLP endpoint as the exporter reads it from the
+// environment: a URL, or for gRPC a bare host:port.
 type endpoint struct {
-	hostPort string
-	path     string
-	scheme   string // "", "http" or "https"
+	scheme     string // "http", "https", or "" for a bare host:port
+	host, port string // port may be "" in a URL
+	path       string
 }
 
-// parseEndpoint accepts a URL (http:// or https://, as the specification
-// wants) or a bare host:port (as the Go exporter and the collector accept).
-// It never echoes the value: a URL may carry user:password.
-func parseEndpoint(raw string, proto Protocol, perSignal bool) (endpoint, error) {
-	var ep endpoint
+// parseEndpoint refuses what the exporter would skip with a log line (the
+// log holds the value, and a URL may carry user:password), and URLs whose
+// parts it would drop. It never echoes the value.
+func parseEndpoint(raw string) (endpoint, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return endpoint{}, errors.New("not a valid URL (a bare host:port must start with a letter; else write http://host:port)")
+	}
+	if u.User != nil {
+		return endpoint{}, fmt.Errorf("credentials in the URL are not supported; use %s", envHeaders)
+	}
 	if !strings.Contains(raw, "://") {
 		host, port, err := net.SplitHostPort(raw)
 		if err != nil {
-			return ep, errors.New("not a URL (http://host:port) nor host:port")
+			return endpoint{}, errors.New("not a URL (http://host:port) nor host:port")
 		}
-		if err := checkHostPort(host, port); err != nil {
-			return ep, err
-		}
-		ep.hostPort = net.JoinHostPort(host, port)
-		if proto == ProtocolHTTPProtobuf {
-			ep.path = defaultHTTPPath
-		}
-		return ep, nil
+		return endpoint{host: host, port: port}, checkHostPort(host, port)
 	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ep, errors.New("not a valid URL")
-	}
-	ep.scheme = strings.ToLower(u.Scheme)
+	ep := endpoint{scheme: strings.ToLower(u.Scheme), host: u.Hostname(), port: u.Port(), path: u.Path}
 	if ep.scheme != "http" && ep.scheme != "https" {
-		return ep, errors.New("URL scheme must be http or https")
+		return endpoint{}, errors.New("URL scheme must be http or https")
 	}
-	if u.User != nil {
-		return ep, fmt.Errorf("credentials in the URL are not supported; use %s", EnvHeaders)
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return endpoint{}, errors.New("URL must not have a query or a fragment")
 	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return ep, errors.New("URL must not have a query or a fragment")
-	}
-	port := u.Port()
+	port := ep.port
 	if port == "" {
 		port = "443"
-		if ep.scheme == "http" {
-			port = "80"
-		}
 	}
-	if err := checkHostPort(u.Hostname(), port); err != nil {
-		return ep, err
-	}
-	ep.hostPort = net.JoinHostPort(u.Hostname(), port)
+	return ep, checkHostPort(ep.host, port)
+}
 
-	switch proto {
-	case ProtocolGRPC:
-		if u.Path != "" && u.Path != "/" {
-			return ep, fmt.Errorf("a gRPC endpoint takes no path (for OTLP over HTTP set %s=http/protobuf)", EnvProtocol)
-		}
-	case ProtocolHTTPProtobuf:
-		if perSignal {
-			// The per-signal URL is used as is.
-			ep.path = u.Path
-			if ep.path == "" {
-				ep.path = "/"
-			}
-		} else {
-			// The generic URL is a base the signal path is appended to.
-			ep.path = path.Join("/", u.Path, defaultHTTPPath)
-		}
+// resolve returns host:port and, for http/protobuf, the request path, as the
+// exporter will use them.
+func (ep endpoint) resolve(proto Protocol, perSignal bool) (hostPort, urlPath string, err error) {
+	port := ep.port
+	if port == "" && ep.scheme == "https" {
+		port = "443"
 	}
-	return ep, nil
+	if proto == ProtocolGRPC {
+		if ep.path != "" && ep.path != "/" {
+			return "", "", fmt.Errorf("a gRPC endpoint takes no path (for OTLP over HTTP set %s=http/protobuf)", envProtocol)
+		}
+		if port == "" {
+			return "", "", errors.New("a plaintext gRPC endpoint needs a port (such as :4317)")
+		}
+		return net.JoinHostPort(ep.host, port), "", nil
+	}
+	if ep.scheme == "" {
+		return "", "", errors.New("OTLP over HTTP needs a URL (http://host:port or https://host:port)")
+	}
+	if port == "" {
+		port = "80"
+	}
+	switch {
+	case perSignal && ep.path == "":
+		urlPath = "/"
+	case perSignal:
+		urlPath = ep.path // used as is, as the specification says
+	default:
+		urlPath = path.Join("/", ep.path, defaultHTTPPath) // a base for the signal's path
+	}
+	return net.JoinHostPort(ep.host, port), urlPath, nil
 }
 
 func checkHostPort(host, port string) error {
@@ -625,105 +544,23 @@ func checkHostPort(host, port string) error {
 	if strings.ContainsAny(host, " \t\r\n/\\@") {
 		return errors.New("invalid host")
 	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return errors.New("port must be a number from 1 to 65535")
 	}
 	return nil
 }
 
-// withDefaults fills zero fields, so that a hand-built Config works.
-func (c Config) withDefaults() Config {
-	if c.Protocol == "" {
-		c.Protocol = ProtocolGRPC
-	}
-	if c.Protocol == ProtocolHTTPProtobuf && c.URLPath == "" {
-		c.URLPath = defaultHTTPPath
-	}
-	if c.Compression == "" {
-		c.Compression = CompressionGzip
-	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
-	}
-	if c.Temporality == "" {
-		c.Temporality = TemporalityCumulative
-	}
-	if c.HistogramAggregation == "" {
-		c.HistogramAggregation = HistogramExplicitBucket
-	}
-	if c.Interval == 0 {
-		c.Interval = DefaultInterval
-	}
-	if c.ExportTimeout == 0 {
-		c.ExportTimeout = DefaultExportTimeout
-	}
-	if c.MaxRequestSize == 0 {
-		c.MaxRequestSize = DefaultMaxRequestSize
-	}
-	return c
-}
-
-// validate checks a Config that may not come from FromEnv; errors name fields.
-func (c Config) validate() error {
-	if _, err := parseProtocol(string(c.Protocol)); err != nil {
-		return fmt.Errorf("Protocol: %w", err)
-	}
-	host, port, err := net.SplitHostPort(c.Endpoint)
-	if err != nil {
-		return errors.New("Endpoint: want host:port")
-	}
-	if err := checkHostPort(host, port); err != nil {
-		return fmt.Errorf("Endpoint: %w", err)
-	}
-	if _, err := parseCompression(string(c.Compression)); err != nil {
-		return fmt.Errorf("Compression: %w", err)
-	}
-	if _, err := parseTemporality(string(c.Temporality)); err != nil {
-		return fmt.Errorf("Temporality: %w", err)
-	}
-	if _, err := parseHistogramAggregation(string(c.HistogramAggregation)); err != nil {
-		return fmt.Errorf("HistogramAggregation: %w", err)
-	}
-	for name, d := range map[string]time.Duration{"Timeout": c.Timeout, "Interval": c.Interval, "ExportTimeout": c.ExportTimeout} {
-		if d < 0 {
-			return fmt.Errorf("%s: %s must not be negative", name, d)
-		}
-	}
-	if c.MaxRequestSize < 0 {
-		return fmt.Errorf("MaxRequestSize: %d must not be negative", c.MaxRequestSize)
-	}
-	if c.APIKey != "" {
-		if err := checkAPIKey(string(c.APIKey)); err != nil {
-			return fmt.Errorf("APIKey: %w", err)
-		}
-	}
-	if (c.ClientCertificateFile == "") != (c.ClientKeyFile == "") {
-		return errors.New("ClientCertificateFile and ClientKeyFile must be set together")
-	}
-	for k, v := range c.Headers {
-		if !validHeaderKey(k) {
-			return fmt.Errorf("Headers: %w", errHeaderKey)
-		}
-		if err := checkHeaderValue(string(v)); err != nil {
-			return fmt.Errorf("Headers[%s]: %w", k, err)
-		}
-	}
-	return nil
-}
-
-// requestHeaders merges the configured headers and the API key header; the
-// key wins over a header of the same name, whatever its case.
+// requestHeaders are the headers for the HTTP exporter: the ones from the
+// environment, which its WithHeaders option replaces, and the key.
 func (c Config) requestHeaders() map[string]string {
-	h := make(map[string]string, len(c.Headers)+1)
-	for k, v := range c.Headers {
-		if c.APIKey != "" && strings.EqualFold(k, MackerelAPIKeyHeader) {
-			continue
+	h := make(map[string]string, len(c.headers)+1)
+	for k, v := range c.headers {
+		if !strings.EqualFold(k, MackerelAPIKeyHeader) {
+			h[k] = string(v)
 		}
-		h[k] = string(v)
 	}
-	if c.APIKey != "" {
-		h[MackerelAPIKeyHeader] = string(c.APIKey)
+	if c.apiKey != "" {
+		h[MackerelAPIKeyHeader] = string(c.apiKey)
 	}
 	return h
 }

@@ -6,9 +6,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,18 +27,26 @@ import (
 
 const testKey = "mkr-TEST-api-key-0123456789abcdefXYZ"
 
+// noTicks keeps the reader's own timer out of a test: only ForceFlush and
+// Shutdown export.
+const noTicks = "3600000"
+
 var testResource = resource.NewSchemaless(attribute.String("service.name", "komachi-forward-test"))
 
-// syncBuffer is a log sink safe for the reader's goroutine.
+// syncBuffer is a log sink safe for the reader's goroutine; it notifies
+// after each write.
 type syncBuffer struct {
+	notifier
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+	n, err := s.b.Write(p)
+	s.mu.Unlock()
+	s.notify()
+	return n, err
 }
 
 func (s *syncBuffer) String() string {
@@ -45,12 +55,26 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// captureStdLog sends the standard logger's output to a buffer for the test.
+func captureStdLog(t *testing.T) *syncBuffer {
+	t.Helper()
+	buf := &syncBuffer{}
+	out, flags := log.Writer(), log.Flags()
+	log.SetOutput(buf)
+	t.Cleanup(func() { log.SetOutput(out); log.SetFlags(flags) })
+	return buf
+}
+
+// newForwarder sets env for the test and builds a forwarder from it, as
+// otelbridge does; it logs nowhere unless opts say otherwise.
 func newForwarder(t *testing.T, env map[string]string, opts ...Option) *Forwarder {
 	t.Helper()
-	cfg, on, err := FromEnv(mapEnv(env))
+	setEnv(t, env)
+	cfg, on, err := FromEnv()
 	if err != nil || !on {
 		t.Fatalf("FromEnv = enabled %v, %v", on, err)
 	}
+	opts = append([]Option{WithLogger(slog.New(slog.DiscardHandler))}, opts...)
 	f, err := New(context.Background(), cfg, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -60,7 +84,8 @@ func newForwarder(t *testing.T, env map[string]string, opts ...Option) *Forwarde
 
 func newProvider(t *testing.T, readers ...sdkmetric.Reader) *sdkmetric.MeterProvider {
 	t.Helper()
-	opts := []sdkmetric.Option{sdkmetric.WithResource(testResource)}
+	// The SDK caps an instrument at 2000 series by default.
+	opts := []sdkmetric.Option{sdkmetric.WithResource(testResource), sdkmetric.WithCardinalityLimit(0)}
 	for _, r := range readers {
 		opts = append(opts, sdkmetric.WithReader(r))
 	}
@@ -73,19 +98,49 @@ func header(r received, name string) string {
 	return strings.Join(r.header[name], ",")
 }
 
+// addSeries records n series of one counter, series i with value i+1 and
+// about 100 bytes of protobuf; seriesID reads i back.
+func addSeries(t *testing.T, mp metric.MeterProvider, name string, n int) {
+	t.Helper()
+	counter, err := mp.Meter("test").Int64Counter(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		counter.Add(context.Background(), int64(i+1), metric.WithAttributes(
+			attribute.String("series", fmt.Sprintf("%06d /api/v1/regions/ap-northeast-1/hosts/%04d/items", i, i%500)),
+		))
+	}
+}
+
+func seriesID(p *metricpb.NumberDataPoint) int {
+	for _, kv := range p.GetAttributes() {
+		if kv.GetKey() == "series" {
+			if id, err := strconv.Atoi(kv.GetValue().GetStringValue()[:6]); err == nil {
+				return id
+			}
+		}
+	}
+	return -1
+}
+
 // TestDelivery sends through both protocols, plain and TLS, to real
-// receivers and checks what arrives and how.
+// receivers and checks what arrives and how: the key and the headers of
+// OTEL_EXPORTER_OTLP_HEADERS side by side, gzip, the path, the resource and
+// the temporality the exporter read from the environment.
 func TestDelivery(t *testing.T) {
 	cert, caFile := testCert(t)
 	for _, tc := range []struct {
-		name  string
-		proto Protocol
-		tls   bool
+		name     string
+		protocol string // "" for the default
+		grpc     bool
+		tls      bool
 	}{
-		{"grpc", ProtocolGRPC, false},
-		{"grpc+tls", ProtocolGRPC, true},
-		{"http", ProtocolHTTPProtobuf, false},
-		{"http+tls", ProtocolHTTPProtobuf, true},
+		{"grpc", "grpc", true, false},
+		{"grpc+tls", "grpc", true, true},
+		{"http", "http/protobuf", false, false},
+		{"http+tls", "http/protobuf", false, true},
+		{"default protocol is http/protobuf", "", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var serverCert *tls.Certificate
@@ -94,7 +149,7 @@ func TestDelivery(t *testing.T) {
 			}
 			var rec *recorder
 			var addr string
-			if tc.proto == ProtocolGRPC {
+			if tc.grpc {
 				c := startGRPCCollector(t, "127.0.0.1:0", serverCert)
 				rec, addr = &c.recorder, c.addr
 			} else {
@@ -106,15 +161,17 @@ func TestDelivery(t *testing.T) {
 				scheme = "https"
 			}
 			env := map[string]string{
-				EnvEndpoint:              scheme + "://" + addr,
-				EnvProtocol:              string(tc.proto),
-				EnvMackerelAPIKey:        testKey,
-				EnvHeaders:               "x-team=ops%20team, X-Trace-Tag = blue ,",
-				EnvExportInterval:        "100",
-				EnvTemporalityPreference: "delta",
+				envEndpoint:              scheme + "://" + addr,
+				envMackerelAPIKey:        testKey,
+				envHeaders:               "x-team=ops%20team, X-Trace-Tag = blue ",
+				envExportInterval:        noTicks,
+				envTemporalityPreference: "delta",
+			}
+			if tc.protocol != "" {
+				env[envProtocol] = tc.protocol
 			}
 			if tc.tls {
-				env[EnvCertificate] = caFile
+				env[envCertificate] = caFile
 			}
 			f := newForwarder(t, env)
 			mp := newProvider(t, f.Reader())
@@ -126,24 +183,20 @@ func TestDelivery(t *testing.T) {
 				t.Fatal(err)
 			}
 			counter.Add(context.Background(), 7, metric.WithAttributes(attribute.String("route", "/ops")))
-
-			waitFor(t, "app.requests to arrive", func() bool { return len(sumPoints(rec.all(), "app.requests")) > 0 })
-			waitFor(t, "komachi.otlp.data_points > 0 to arrive", func() bool {
-				for _, p := range sumPoints(rec.all(), "komachi.otlp.data_points") {
-					if p.GetAsInt() > 0 {
-						return true
-					}
-				}
-				return false
-			})
+			if err := mp.ForceFlush(context.Background()); err != nil {
+				t.Fatalf("ForceFlush: %v", err)
+			}
 			if err := mp.Shutdown(context.Background()); err != nil {
 				t.Fatalf("Shutdown: %v", err)
 			}
 
 			reqs := rec.all()
+			if len(reqs) != 2 {
+				t.Fatalf("%d requests, want 2 (the flush and the shutdown)", len(reqs))
+			}
 			for i, r := range reqs {
 				if got := header(r, "mackerel-api-key"); got != testKey {
-					t.Errorf("request %d: mackerel-api-key = %q, want the key", i, got)
+					t.Errorf("request %d: mackerel-api-key = %q, want the key once", i, got)
 				}
 				if got := header(r, "x-team"); got != "ops team" {
 					t.Errorf("request %d: x-team = %q, want %q", i, got, "ops team")
@@ -154,7 +207,7 @@ func TestDelivery(t *testing.T) {
 				if r.compression != "gzip" {
 					t.Errorf("request %d: compression %q, want gzip", i, r.compression)
 				}
-				if tc.proto == ProtocolHTTPProtobuf {
+				if !tc.grpc {
 					if got := header(r, ":path"); got != "/v1/metrics" {
 						t.Errorf("request %d: path %q, want /v1/metrics", i, got)
 					}
@@ -165,8 +218,8 @@ func TestDelivery(t *testing.T) {
 				}
 			}
 			pts := sumPoints(reqs, "app.requests")
-			if pts[0].GetAsInt() != 7 || pts[0].GetAttributes()[0].GetValue().GetStringValue() != "/ops" {
-				t.Errorf("first app.requests point = %v, want 7 with route=/ops", pts[0])
+			if len(pts) == 0 || pts[0].GetAsInt() != 7 || pts[0].GetAttributes()[0].GetValue().GetStringValue() != "/ops" {
+				t.Fatalf("app.requests points = %v, want 7 with route=/ops first", pts)
 			}
 			var sum *metricpb.Sum
 			for _, rm := range reqs[0].req.GetResourceMetrics() {
@@ -178,13 +231,53 @@ func TestDelivery(t *testing.T) {
 					}
 				}
 			}
-			if sum != nil && sum.GetAggregationTemporality() != metricpb.AggregationTemporality_AGGREGATION_TEMPORALITY_DELTA {
+			if sum.GetAggregationTemporality() != metricpb.AggregationTemporality_AGGREGATION_TEMPORALITY_DELTA {
 				t.Errorf("temporality %v, want delta (OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE)", sum.GetAggregationTemporality())
 			}
-			for _, name := range []string{"komachi.otlp.exports", "komachi.otlp.failures", "komachi.otlp.requests", "komachi.otlp.data_points"} {
-				if len(sumPoints(reqs, name)) == 0 {
-					t.Errorf("own metric %s never arrived; got %v", name, metricNames(reqs))
+			// The shutdown collection reads the counters after the flush.
+			last := []received{reqs[1]}
+			for _, name := range []string{"komachi.otlp.exports", "komachi.otlp.requests"} {
+				if p := sumPoints(last, name); len(p) != 1 || p[0].GetAsInt() != 1 {
+					t.Errorf("own metric %s = %v, want 1; got %v", name, p, metricNames(last))
 				}
+			}
+			if p := sumPoints(last, "komachi.otlp.failures"); len(p) != 1 || p[0].GetAsInt() != 0 {
+				t.Errorf("komachi.otlp.failures = %v, want 0", p)
+			}
+		})
+	}
+}
+
+// TestKeyInHeadersSentOnce: a header that repeats the key is not doubled by
+// the key komachi adds.
+func TestKeyInHeadersSentOnce(t *testing.T) {
+	for _, grpc := range []bool{true, false} {
+		t.Run(fmt.Sprint("grpc=", grpc), func(t *testing.T) {
+			var rec *recorder
+			env := map[string]string{
+				envMackerelAPIKey: testKey,
+				envHeaders:        "mackerel-api-key=" + testKey + ",x-a=1",
+				envExportInterval: noTicks,
+			}
+			if grpc {
+				c := startGRPCCollector(t, "127.0.0.1:0", nil)
+				rec, env[envEndpoint], env[envProtocol] = &c.recorder, "http://"+c.addr, "grpc"
+			} else {
+				c := startHTTPCollector(t, nil)
+				rec, env[envEndpoint] = &c.recorder, "http://"+c.addr
+			}
+			f := newForwarder(t, env)
+			mp := newProvider(t, f.Reader())
+			addSeries(t, mp, "c", 1)
+			if err := mp.ForceFlush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			r := rec.all()[0]
+			if got := header(r, "mackerel-api-key"); got != testKey {
+				t.Errorf("mackerel-api-key = %q, want the key once", got)
+			}
+			if got := header(r, "x-a"); got != "1" {
+				t.Errorf("x-a = %q", got)
 			}
 		})
 	}
@@ -194,15 +287,14 @@ func TestTLSUntrustedFails(t *testing.T) {
 	cert, _ := testCert(t)
 	c := startGRPCCollector(t, "127.0.0.1:0", &cert)
 	f := newForwarder(t, map[string]string{
-		EnvEndpoint:       "https://" + c.addr, // no CERTIFICATE: system roots do not know it
-		EnvTimeout:        "1000",
-		EnvExportInterval: "3600000",
+		envEndpoint:       "https://" + c.addr, // no CERTIFICATE: system roots do not know it
+		envProtocol:       "grpc",
+		envTimeout:        "1000",
+		envExportInterval: noTicks,
 	})
 	mp := newProvider(t, f.Reader())
-	counter, _ := mp.Meter("test").Int64Counter("c")
-	counter.Add(context.Background(), 1)
-	err := mp.ForceFlush(context.Background())
-	if err == nil {
+	addSeries(t, mp, "c", 1)
+	if err := mp.ForceFlush(context.Background()); err == nil {
 		t.Fatal("ForceFlush to an untrusted TLS endpoint succeeded")
 	}
 	if len(c.all()) != 0 {
@@ -210,35 +302,31 @@ func TestTLSUntrustedFails(t *testing.T) {
 	}
 }
 
-// TestLargeExportIsSplit: 60k series with attributes, about 7 MB of
-// protobuf, must reach a receiver that refuses messages over 4 MiB.
+// TestLargeExportIsSplit: 60 000 series, about 6 MB of protobuf, reach a
+// receiver that refuses messages over 4 MiB, in requests of at most
+// MaxExportBatchSize points and DefaultMaxRequestSize bytes, each series
+// exactly once.
 func TestLargeExportIsSplit(t *testing.T) {
 	const series = 60_000
+	start := time.Now()
 	c := startGRPCCollector(t, "127.0.0.1:0", nil)
 	f := newForwarder(t, map[string]string{
-		EnvEndpoint:       "http://" + c.addr,
-		EnvExportInterval: "3600000", // only the explicit flush below exports
+		envEndpoint:       "http://" + c.addr,
+		envProtocol:       "grpc",
+		envExportInterval: noTicks,
+		// Size is what matters here (gzip is TestDelivery's), and delta
+		// keeps the provider's last collection empty.
+		envCompression:           "none",
+		envTemporalityPreference: "delta",
 	})
-	// The SDK caps an instrument at 2000 series by default.
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithResource(testResource),
-		sdkmetric.WithReader(f.Reader()), sdkmetric.WithCardinalityLimit(0))
-	defer mp.Shutdown(context.Background())
-	counter, _ := mp.Meter("test").Int64Counter("big.counter")
-	ctx := context.Background()
-	for i := range series {
-		counter.Add(ctx, int64(i+1), metric.WithAttributes(
-			attribute.Int("series", i),
-			attribute.String("host", fmt.Sprintf("host-%04d", i%500)),
-			attribute.String("path", fmt.Sprintf("/api/v1/items/%06d", i)),
-			attribute.String("region", "ap-northeast-1"),
-		))
-	}
-	if err := mp.ForceFlush(ctx); err != nil {
+	mp := newProvider(t, f.Reader())
+	addSeries(t, mp, "big.counter", series)
+	if err := mp.ForceFlush(context.Background()); err != nil {
 		t.Fatalf("ForceFlush: %v", err)
 	}
 	reqs := c.all()
-	if len(reqs) < 2 {
-		t.Fatalf("%d request(s) of %d bytes; want the export split", len(reqs), reqs[0].size)
+	if want := (series + MaxExportBatchSize - 1) / MaxExportBatchSize; len(reqs) != want {
+		t.Errorf("%d requests, want %d of at most %d points", len(reqs), want, MaxExportBatchSize)
 	}
 	total := 0
 	for i, r := range reqs {
@@ -246,22 +334,13 @@ func TestLargeExportIsSplit(t *testing.T) {
 		if r.size > DefaultMaxRequestSize {
 			t.Errorf("request %d: %d bytes > %d", i, r.size, DefaultMaxRequestSize)
 		}
-		if i < len(reqs)-1 && r.size < DefaultMaxRequestSize*3/4 {
-			t.Errorf("request %d: only %d bytes; splitting wastes requests", i, r.size)
-		}
 		if len(r.req.GetResourceMetrics()[0].GetResource().GetAttributes()) != 1 {
 			t.Errorf("request %d lacks the resource", i)
 		}
 	}
-	t.Logf("%d series, %d bytes in %d requests", series, total, len(reqs))
 	seen := make([]int, series)
 	for _, p := range sumPoints(reqs, "big.counter") {
-		id := -1
-		for _, kv := range p.GetAttributes() {
-			if kv.GetKey() == "series" {
-				id = int(kv.GetValue().GetIntValue())
-			}
-		}
+		id := seriesID(p)
 		if id < 0 || id >= series {
 			t.Fatalf("point without a valid series attribute: %v", p)
 		}
@@ -278,32 +357,60 @@ func TestLargeExportIsSplit(t *testing.T) {
 	if got := f.stats.requests.Load(); got != int64(len(reqs)) {
 		t.Errorf("requests counter %d, collector saw %d", got, len(reqs))
 	}
+	t.Logf("%d series, %d bytes in %d requests, %v", series, total, len(reqs), time.Since(start))
 }
 
-// TestEndpointDown: failures are reported and counted, the app and other
-// readers keep working, and delivery resumes on the same port.
-func TestEndpointDown(t *testing.T) {
+// TestOversizedRequestRefused: a batch of points far larger than the
+// batch size allows for is refused by the exporter rather than sent to an
+// endpoint that would refuse it.
+func TestOversizedRequestRefused(t *testing.T) {
+	c := startGRPCCollector(t, "127.0.0.1:0", nil)
+	f := newForwarder(t, map[string]string{
+		envEndpoint:       "http://" + c.addr,
+		envProtocol:       "grpc",
+		envExportInterval: noTicks,
+	})
+	mp := newProvider(t, f.Reader())
+	counter, _ := mp.Meter("test").Int64Counter("fat")
+	pad := strings.Repeat("x", 2*maxPointSize)
+	for i := range MaxExportBatchSize {
+		counter.Add(context.Background(), 1, metric.WithAttributes(attribute.String("pad", fmt.Sprint(i, pad))))
+	}
+	err := mp.ForceFlush(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Fatalf("ForceFlush = %v, want the request refused as too large", err)
+	}
+	if n := len(c.all()); n != 0 {
+		t.Fatalf("%d oversized requests were sent", n)
+	}
+}
+
+// TestFailedExportLoggedOnce: against a closed port, each failed collection
+// is one line through the configured logger and none through the standard
+// log, periodic exports included (the reader would hand them to
+// otel.Handle); the app and other readers keep working; delivery resumes on
+// the same port and the key is in no log.
+func TestFailedExportLoggedOnce(t *testing.T) {
+	stdlog := captureStdLog(t)
 	c := startGRPCCollector(t, "127.0.0.1:0", nil)
 	addr := c.addr
 	c.srv.Stop()
 
 	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	f := newForwarder(t, map[string]string{
-		EnvEndpoint:       "http://" + addr,
-		EnvMackerelAPIKey: testKey,
-		EnvTimeout:        "300",
-		EnvExportInterval: "100",
-		EnvExportTimeout:  "1000",
-	}, WithLogger(logger))
+		envEndpoint:       "http://" + addr,
+		envProtocol:       "grpc",
+		envMackerelAPIKey: testKey,
+		envTimeout:        "300",
+		envExportInterval: "50",
+	}, WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
 	manual := sdkmetric.NewManualReader()
 	mp := newProvider(t, f.Reader(), manual)
 	counter, _ := mp.Meter("test").Int64Counter("app.counter")
 	ctx := context.Background()
 	counter.Add(ctx, 5)
-
-	handled := len(otelErrors.all())
-	waitFor(t, "three failed exports", func() bool { return f.stats.failures.Load() >= 3 })
+	const failed = `"msg":"OTLP metrics export failed"`
+	await(t, "three failed exports", &logs.notifier, func() bool { return strings.Count(logs.String(), failed) >= 3 })
 
 	// The app's instruments and another reader of the same provider work.
 	counter.Add(ctx, 1)
@@ -315,25 +422,50 @@ func TestEndpointDown(t *testing.T) {
 		t.Fatalf("collected %d, want 6", got)
 	}
 
-	waitFor(t, "the reader to hand failures to otel.Handle", func() bool { return len(otelErrors.all()) > handled })
-	for _, err := range otelErrors.all()[handled:] {
-		if strings.Contains(err.Error(), testKey) {
-			t.Fatalf("otel.Handle got the API key: %v", err)
-		}
-	}
-	if !strings.Contains(logs.String(), "OTLP metrics export failed") {
-		t.Fatalf("no failure logged: %s", logs)
+	c2 := startGRPCCollector(t, addr, nil)
+	await(t, "delivery to resume", &c2.notifier, func() bool { return len(sumPoints(c2.all(), "app.counter")) > 0 })
+	await(t, "the recovery to be logged", &logs.notifier, func() bool { return strings.Contains(logs.String(), "OTLP metrics export recovered") })
+	if err := mp.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown after recovery: %v", err)
 	}
 
-	// Back on the same port.
-	c2 := startGRPCCollector(t, addr, nil)
-	waitFor(t, "delivery to resume", func() bool { return len(sumPoints(c2.all(), "app.counter")) > 0 })
-	waitFor(t, "the recovery to be logged", func() bool { return strings.Contains(logs.String(), "OTLP metrics export recovered") })
+	if got, want := strings.Count(logs.String(), failed), f.stats.failures.Load(); int64(got) != want {
+		t.Errorf("%d failure lines for %d failed exports", got, want)
+	}
+	if s := stdlog.String(); s != "" {
+		t.Errorf("the standard log got: %s", s)
+	}
 	if strings.Contains(logs.String(), testKey) {
 		t.Fatal("the API key reached the log")
 	}
 	if got := header(c2.all()[0], "mackerel-api-key"); got != testKey {
 		t.Fatalf("after reconnect mackerel-api-key = %q", got)
+	}
+}
+
+// TestFailedCollectionStops: when a request fails, the rest of that
+// collection is not sent (the endpoint is likely down, and the next
+// collection carries the series again), and it is one failure, logged once.
+func TestFailedCollectionStops(t *testing.T) {
+	c := startGRPCCollector(t, "127.0.0.1:0", nil)
+	c.srv.Stop()
+	logs := &syncBuffer{}
+	f := newForwarder(t, map[string]string{
+		envEndpoint:       "http://" + c.addr,
+		envProtocol:       "grpc",
+		envTimeout:        "200",
+		envExportInterval: noTicks,
+	}, WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	mp := newProvider(t, f.Reader())
+	addSeries(t, mp, "c", 3*MaxExportBatchSize)
+	if err := mp.ForceFlush(context.Background()); err == nil {
+		t.Fatal("ForceFlush to a closed port succeeded")
+	}
+	if e, fl, r := f.stats.exports.Load(), f.stats.failures.Load(), f.stats.requests.Load(); e != 1 || fl != 1 || r != 1 {
+		t.Errorf("exports, failures, requests = %d, %d, %d; want 1, 1, 1", e, fl, r)
+	}
+	if n := strings.Count(logs.String(), "OTLP metrics export failed"); n != 1 {
+		t.Errorf("%d failure lines, want 1:\n%s", n, logs)
 	}
 }
 
@@ -372,36 +504,29 @@ func blackhole(t *testing.T) string {
 	return lis.Addr().String()
 }
 
-// TestExportHonoursTimeout: against an endpoint that never answers, Export
-// returns an error within the request timeout (bounded here only by a
-// generous deadline) and so never holds the reader.
+// TestExportHonoursTimeout: against an endpoint that never answers, an
+// export fails within the request timeout (bounded here only by a generous
+// deadline) and so never holds the reader.
 func TestExportHonoursTimeout(t *testing.T) {
 	for _, p := range []Protocol{ProtocolGRPC, ProtocolHTTPProtobuf} {
 		t.Run(string(p), func(t *testing.T) {
 			f := newForwarder(t, map[string]string{
-				EnvEndpoint:       "http://" + blackhole(t),
-				EnvProtocol:       string(p),
-				EnvTimeout:        "300",
-				EnvExportInterval: "3600000",
+				envEndpoint:       "http://" + blackhole(t),
+				envProtocol:       string(p),
+				envTimeout:        "300",
+				envExportInterval: noTicks,
 			})
-			defer f.Shutdown(context.Background())
-			rm := sampleMetrics(10)
+			mp := newProvider(t, f.Reader())
+			addSeries(t, mp, "c", 10)
 			done := make(chan error, 1)
-			go func() { done <- f.exp.Export(context.Background(), rm) }()
+			go func() { done <- mp.ForceFlush(context.Background()) }()
 			select {
 			case err := <-done:
 				if err == nil {
-					t.Fatal("Export to a black hole succeeded")
+					t.Fatal("ForceFlush to a black hole succeeded")
 				}
 			case <-time.After(20 * time.Second):
-				t.Fatal("Export did not return: the request timeout is not honoured")
-			}
-
-			// A caller's own deadline is honoured too.
-			ctx, cancel := context.WithCancel(context.Background())
-			cancel()
-			if err := f.exp.Export(ctx, rm); !errors.Is(err, context.Canceled) {
-				t.Fatalf("Export with a canceled context = %v, want context.Canceled", err)
+				t.Fatal("the export did not return: the request timeout is not honoured")
 			}
 		})
 	}
@@ -432,47 +557,38 @@ func sampleMetrics(n int) *metricdata.ResourceMetrics {
 
 // TestNothingRetainedAfterFailure is the structural memory bound: after
 // failed exports, neither the collection nor its data points are reachable
-// from the forwarder (no queue, no retry buffer), split or not.
+// from the forwarder (no queue, no retry buffer).
 func TestNothingRetainedAfterFailure(t *testing.T) {
 	c := startGRPCCollector(t, "127.0.0.1:0", nil)
-	addr := c.addr
 	c.srv.Stop()
-	for _, limit := range []int{DefaultMaxRequestSize, 4096} {
-		t.Run(fmt.Sprint(limit), func(t *testing.T) {
-			cfg, _, err := FromEnv(mapEnv(map[string]string{EnvEndpoint: "http://" + addr, EnvTimeout: "200"}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg.MaxRequestSize = limit
-			f, err := New(context.Background(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Shutdown(context.Background())
+	f := newForwarder(t, map[string]string{envEndpoint: "http://" + c.addr, envProtocol: "grpc", envTimeout: "200"})
+	defer f.Shutdown(context.Background())
 
-			wrm, wdps := exportAndForget(t, f, 3)
-			for range 5 {
-				runtime.GC()
-				if wrm.Value() == nil && wdps.Value() == nil {
-					break
-				}
-			}
-			if wrm.Value() != nil || wdps.Value() != nil {
-				t.Fatal("the forwarder keeps a failed collection reachable")
-			}
-			if got := f.stats.failures.Load(); got != 3 {
-				t.Fatalf("failures = %d, want 3", got)
-			}
-		})
+	wrm, wdps := exportAndForget(t, f, 3)
+	for range 5 {
+		runtime.GC()
+		if wrm.Value() == nil && wdps.Value() == nil {
+			break
+		}
+	}
+	if wrm.Value() != nil || wdps.Value() != nil {
+		t.Fatal("the forwarder keeps a failed collection reachable")
+	}
+	if got := f.stats.failures.Load(); got != 3 {
+		t.Fatalf("failures = %d, want 3", got)
 	}
 }
 
+// exportAndForget exports one collection times over, as the reader would:
+// a collection starts with the producers.
 func exportAndForget(t *testing.T, f *Forwarder, times int) (weak.Pointer[metricdata.ResourceMetrics], weak.Pointer[metricdata.DataPoint[int64]]) {
 	rm := sampleMetrics(2000)
 	dps := rm.ScopeMetrics[0].Metrics[0].Data.(metricdata.Sum[int64]).DataPoints
 	wrm, wdps := weak.Make(rm), weak.Make(&dps[0])
 	for range times {
-		if err := f.exp.Export(context.Background(), rm); err == nil {
+		_, _ = f.exp.collections.Produce(context.Background())
+		_ = f.exp.Export(context.Background(), rm)
+		if err := f.exp.ForceFlush(context.Background()); err == nil {
 			t.Fatal("export to a closed port succeeded")
 		}
 	}
@@ -482,8 +598,9 @@ func exportAndForget(t *testing.T, f *Forwarder, times int) (weak.Pointer[metric
 func TestShutdownFlushes(t *testing.T) {
 	c := startGRPCCollector(t, "127.0.0.1:0", nil)
 	f := newForwarder(t, map[string]string{
-		EnvEndpoint:       "http://" + c.addr,
-		EnvExportInterval: "3600000",
+		envEndpoint:       "http://" + c.addr,
+		envProtocol:       "grpc",
+		envExportInterval: noTicks,
 	})
 	mp := newProvider(t, f.Reader())
 	counter, _ := mp.Meter("test").Int64Counter("last.words")
@@ -498,43 +615,36 @@ func TestShutdownFlushes(t *testing.T) {
 	if err := f.Shutdown(context.Background()); err != nil {
 		t.Fatalf("second Shutdown: %v", err)
 	}
-	if err := f.exp.Export(context.Background(), sampleMetrics(1)); !errors.Is(err, ErrShutdown) {
+	err := f.exp.Export(context.Background(), sampleMetrics(1))
+	if !errors.Is(err, ErrShutdown) || !errors.Is(err, sdkmetric.ErrExporterShutdown) {
 		t.Fatalf("Export after Shutdown = %v, want ErrShutdown", err)
 	}
 }
 
 // TestSecretsRedacted: a proxy that echoes request headers in its error body
-// must not get the key or header values into errors, logs or otel.Handle.
+// must not get the key or header values into errors or logs.
 func TestSecretsRedacted(t *testing.T) {
 	const token = "sekret-bearer-token-77"
 	c := startHTTPCollector(t, nil)
 	c.echo = true
 	logs := &syncBuffer{}
 	f := newForwarder(t, map[string]string{
-		EnvEndpoint:       "http://" + c.addr,
-		EnvProtocol:       "http/protobuf",
-		EnvMackerelAPIKey: testKey,
-		EnvHeaders:        "Authorization=Bearer%20" + token,
-		EnvExportInterval: "100",
+		envEndpoint:       "http://" + c.addr,
+		envMackerelAPIKey: testKey,
+		envHeaders:        "Authorization=Bearer%20" + token,
+		envExportInterval: noTicks,
 	}, WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	mp := newProvider(t, f.Reader())
-	counter, _ := mp.Meter("test").Int64Counter("c")
-	counter.Add(context.Background(), 1)
+	addSeries(t, mp, "c", 1)
 
-	handled := len(otelErrors.all())
 	err := mp.ForceFlush(context.Background())
 	if err == nil {
 		t.Fatal("ForceFlush against a 400 succeeded")
 	}
-	waitFor(t, "a periodic failure to reach otel.Handle", func() bool { return len(otelErrors.all()) > handled })
-	texts := []string{err.Error(), logs.String()}
-	for _, e := range otelErrors.all()[handled:] {
-		texts = append(texts, e.Error())
-	}
 	if !strings.Contains(err.Error(), redactedText) {
 		t.Errorf("the echoed headers were not redacted (or not echoed): %v", err)
 	}
-	for _, s := range texts {
+	for _, s := range []string{err.Error(), logs.String()} {
 		if strings.Contains(s, testKey) || strings.Contains(s, token) {
 			t.Fatalf("secret leaked: %s", s)
 		}
@@ -544,8 +654,8 @@ func TestSecretsRedacted(t *testing.T) {
 func TestInsecureKeyWarns(t *testing.T) {
 	logs := &syncBuffer{}
 	f := newForwarder(t, map[string]string{
-		EnvEndpoint:       "http://127.0.0.1:1",
-		EnvMackerelAPIKey: testKey,
+		envEndpoint:       "http://127.0.0.1:1",
+		envMackerelAPIKey: testKey,
 	}, WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	defer f.Shutdown(context.Background())
 	if !strings.Contains(logs.String(), "without TLS") {
@@ -553,44 +663,19 @@ func TestInsecureKeyWarns(t *testing.T) {
 	}
 }
 
-func TestNewRejectsBadConfig(t *testing.T) {
-	good := Config{Endpoint: "127.0.0.1:4317", Insecure: true}
-	for name, mutate := range map[string]func(*Config){
-		"protocol":    func(c *Config) { c.Protocol = "http/json" },
-		"endpoint":    func(c *Config) { c.Endpoint = "no-port" },
-		"port":        func(c *Config) { c.Endpoint = "h:0" },
-		"compression": func(c *Config) { c.Compression = "br" },
-		"timeout":     func(c *Config) { c.Timeout = -time.Second },
-		"interval":    func(c *Config) { c.Interval = -1 },
-		"size":        func(c *Config) { c.MaxRequestSize = -1 },
-		"key":         func(c *Config) { c.APIKey = Secret(testKey + "\n") },
-		"header":      func(c *Config) { c.Headers = map[string]Secret{"x": "a\r\nb"} },
-		"header name": func(c *Config) { c.Headers = map[string]Secret{"bad name": "v"} },
-		"temporality": func(c *Config) { c.Temporality = "sometimes" },
-		"client cert": func(c *Config) { c.ClientCertificateFile = "x.pem" },
-	} {
-		t.Run(name, func(t *testing.T) {
-			c := good
-			mutate(&c)
-			f, err := New(context.Background(), c)
-			if err == nil {
-				_ = f.Shutdown(context.Background())
-				t.Fatal("New accepted a bad Config")
-			}
-			if strings.Contains(err.Error(), testKey) {
-				t.Fatalf("error holds the key: %v", err)
-			}
-		})
+func TestNewRejects(t *testing.T) {
+	if f, err := New(context.Background(), Config{}); err == nil {
+		_ = f.Shutdown(context.Background())
+		t.Error("New accepted a Config not from FromEnv")
 	}
-	if _, err := New(context.Background(), good, WithInterval(-time.Second)); err == nil {
-		t.Error("New accepted WithInterval(-1s)")
-	}
-	f, err := New(context.Background(), good, WithInterval(time.Minute), WithLogger(nil))
+	cfg, _, err := fromEnv(mapEnv(map[string]string{envMackerelAPIKey: testKey}))
 	if err != nil {
-		t.Fatalf("New(good): %v", err)
+		t.Fatal(err)
 	}
-	if f.Config().Interval != time.Minute || f.Config().Protocol != ProtocolGRPC || f.Config().Timeout != DefaultTimeout {
-		t.Errorf("defaults/overrides not applied: %v", f.Config())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if f, err := New(ctx, cfg); err == nil {
+		_ = f.Shutdown(context.Background())
+		t.Error("New accepted a cancelled context")
 	}
-	_ = f.Shutdown(context.Background())
 }

@@ -10,6 +10,7 @@ import (
 // Reasons a header list is refused. Messages name the entry by position and
 // never quote it: an entry may hold a key or token.
 var (
+	errHeaderEmpty     = errors.New("empty entry (a stray comma?)")
 	errHeaderMissingEq = errors.New("missing '=' (want key=value)")
 	errHeaderKey       = errors.New("invalid header name (want an HTTP token such as x-api-key)")
 	errHeaderEscape    = errors.New("invalid percent-encoding in value")
@@ -20,8 +21,9 @@ var (
 
 // parseHeaders reads OTEL_EXPORTER_OTLP_HEADERS: comma-separated key=value
 // pairs in the W3C Baggage style, values percent-decoded (no ;properties).
-// Blank entries, such as a trailing comma, are skipped. Names compare
-// case-insensitively when looking for duplicates, as HTTP and gRPC do.
+// A blank entry, such as after a trailing comma, is refused: the exporter
+// logs it. Names compare case-insensitively when looking for duplicates, as
+// HTTP and gRPC do.
 func parseHeaders(s string) (map[string]Secret, error) {
 	headers := make(map[string]Secret)
 	seen := make(map[string]struct{})
@@ -29,7 +31,7 @@ func parseHeaders(s string) (map[string]Secret, error) {
 	for entry := range strings.SplitSeq(s, ",") {
 		i++
 		if strings.TrimSpace(entry) == "" {
-			continue
+			return nil, fmt.Errorf("entry %d: %w", i, errHeaderEmpty)
 		}
 		k, v, ok := strings.Cut(entry, "=")
 		if !ok {

@@ -27,8 +27,8 @@ func newRedactor(c Config) redactor {
 			}
 		}
 	}
-	add(string(c.APIKey))
-	for _, v := range c.Headers {
+	add(string(c.apiKey))
+	for _, v := range c.headers {
 		add(string(v))
 	}
 	return r

@@ -8,44 +8,24 @@ import (
 	"os"
 )
 
-// certError tells which file failed, so that FromEnv can name the variable.
-type certError struct {
-	client bool
-	err    error
+// checkCertificate reads a PEM file of CAs as the exporter will, which would
+// otherwise skip a bad file with a log line and fall back to the system roots.
+func checkCertificate(file string) (string, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read CA certificate: %w", err)
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+		return "", errors.New("no PEM certificate in the file")
+	}
+	return file, nil
 }
 
-func (e *certError) Error() string { return e.err.Error() }
-func (e *certError) Unwrap() error { return e.err }
-
-// loadTLS builds the client TLS configuration, or nil for an insecure
-// endpoint. It reads the files every time: FromEnv calls it to validate, New
-// to use.
-func loadTLS(c Config) (*tls.Config, error) {
-	if c.Insecure {
-		return nil, nil
+// checkClientPair loads a client certificate and key as the exporter will.
+// LoadX509KeyPair's errors name files, never key material.
+func checkClientPair(certFile, keyFile string) error {
+	if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+		return fmt.Errorf("load client certificate: %w", err)
 	}
-	t := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.CertificateFile != "" {
-		pem, err := os.ReadFile(c.CertificateFile)
-		if err != nil {
-			return nil, &certError{err: fmt.Errorf("read CA certificate: %w", err)}
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, &certError{err: fmt.Errorf("no PEM certificate in %s", c.CertificateFile)}
-		}
-		t.RootCAs = pool
-	}
-	if c.ClientCertificateFile != "" || c.ClientKeyFile != "" {
-		if c.ClientCertificateFile == "" || c.ClientKeyFile == "" {
-			return nil, &certError{client: true, err: errors.New("client certificate and key must be set together")}
-		}
-		pair, err := tls.LoadX509KeyPair(c.ClientCertificateFile, c.ClientKeyFile)
-		if err != nil {
-			// LoadX509KeyPair's errors name files, never key material.
-			return nil, &certError{client: true, err: fmt.Errorf("load client certificate: %w", err)}
-		}
-		t.Certificates = []tls.Certificate{pair}
-	}
-	return t, nil
+	return nil
 }
