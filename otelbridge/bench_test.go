@@ -12,7 +12,7 @@ import (
 // defaults: one collection of the runtime, host and Go vitals and the
 // exporter's render, as the reader does it every 60 s.
 func BenchmarkCollection(b *testing.B) {
-	br, err := Start(context.Background(), env(), WithWindow(time.Hour))
+	br, err := Start(context.Background(), WithWindow(time.Hour))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func BenchmarkCollection(b *testing.B) {
 // machinery keeps alive between iterations skews the difference.
 func BenchmarkHeapHeld(b *testing.B) {
 	before := liveHeap()
-	br, err := Start(context.Background(), env(), WithWindow(time.Hour))
+	br, err := Start(context.Background(), WithWindow(time.Hour))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -26,6 +27,14 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Nothing from the machine running the tests: no forwarding to an
+	// endpoint of its own, no graph definitions posted with its key.
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "OTEL_") || strings.HasPrefix(name, "MACKEREL_") || strings.HasPrefix(name, "KOMACHI_") {
+			_ = os.Unsetenv(name)
+		}
+	}
 	goleak.VerifyTestMain(m,
 		// gRPC's and the OTel SDK's process-wide helpers, started once on first use.
 		goleak.IgnoreTopFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),
@@ -33,14 +42,15 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// env is a clean environment for Start: none of the variables that switch
-// OTLP forwarding on leak in from the machine running the tests.
-func env(kv ...string) Option {
-	m := map[string]string{}
+// env sets the variables for the test (t.Setenv); TestMain has cleared
+// every other variable that would switch OTLP forwarding or graph
+// definitions on, or change /stats. It returns no option.
+func env(t *testing.T, kv ...string) Option {
+	t.Helper()
 	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
+		t.Setenv(kv[i], kv[i+1])
 	}
-	return withLookupEnv(func(k string) (string, bool) { v, ok := m[k]; return v, ok })
+	return nil
 }
 
 func startBridge(t *testing.T, opts ...Option) (*Bridge, *httptest.Server) {
@@ -98,7 +108,7 @@ func hasPrefix(flat map[string]float64, prefix string) bool {
 }
 
 func TestStartServesStatsFromTheFirstMoment(t *testing.T) {
-	b, srv := startBridge(t, env())
+	b, srv := startBridge(t, env(t))
 	if b.Forwarding() {
 		t.Fatal("OTLP forwarding on with no variable set")
 	}
@@ -118,7 +128,7 @@ func TestStartServesStatsFromTheFirstMoment(t *testing.T) {
 }
 
 func TestAppInstrumentsReachStats(t *testing.T) {
-	b, srv := startBridge(t, env(), WithWindow(time.Hour))
+	b, srv := startBridge(t, env(t), WithWindow(time.Hour))
 	c, _ := b.MeterProvider().Meter("app").Int64Counter("app.orders")
 	c.Add(context.Background(), 7, metric.WithAttributes(attribute.String("shop", "tokyo")))
 	// The window's end, now.
@@ -134,37 +144,51 @@ func TestAppInstrumentsReachStats(t *testing.T) {
 func TestBadConfigurationNamesTheCulprit(t *testing.T) {
 	const key = "s3cr3t key"
 	for _, tc := range []struct {
+		env  []string
 		opts []Option
 		want string
 	}{
-		{[]Option{env("KOMACHI_STATS_WINDOW", "soon")}, "KOMACHI_STATS_WINDOW"},
-		{[]Option{env("KOMACHI_STATS_WINDOW", "-5s")}, "KOMACHI_STATS_WINDOW"},
-		{[]Option{env(), WithWindow(-time.Second)}, "WithWindow"},
-		{[]Option{env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://[::1")}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
-		{[]Option{env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317", "OTEL_METRIC_EXPORT_INTERVAL", "often")}, "OTEL_METRIC_EXPORT_INTERVAL"},
-		{[]Option{env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")}, "OTEL_EXPORTER_OTLP_PROTOCOL"},
-		{[]Option{env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_HEADERS", "novalue")}, "OTEL_EXPORTER_OTLP_HEADERS"},
-		{[]Option{env("MACKEREL_APIKEY", key)}, "MACKEREL_APIKEY"},
-		{[]Option{env(), WithExporterOptions(exporter.WithMaxSeries(-1))}, "WithMaxSeries"},
+		{[]string{"KOMACHI_STATS_WINDOW", "soon"}, nil, "KOMACHI_STATS_WINDOW"},
+		{[]string{"KOMACHI_STATS_WINDOW", "-5s"}, nil, "KOMACHI_STATS_WINDOW"},
+		{[]string{"KOMACHI_STATS_WINDOW", "1ns"}, nil, "KOMACHI_STATS_WINDOW"},
+		{[]string{"KOMACHI_STATS_WINDOW", "1ms"}, nil, "KOMACHI_STATS_WINDOW"},
+		{[]string{"KOMACHI_STATS_WINDOW", "0"}, nil, "KOMACHI_STATS_WINDOW"},
+		{nil, []Option{WithWindow(-time.Second)}, "WithWindow"},
+		{nil, []Option{WithWindow(time.Nanosecond)}, "WithWindow"},
+		{nil, []Option{WithWindow(time.Millisecond)}, "WithWindow"},
+		{nil, []Option{WithWindow(0)}, "WithWindow"},
+		{[]string{"KOMACHI_STATS_SELECT", "http.server.request.duration:p98"}, nil, "KOMACHI_STATS_SELECT"},
+		{[]string{"KOMACHI_MACKEREL_PREFIX", "custom.app"}, nil, "KOMACHI_MACKEREL_PREFIX"},
+		{[]string{"KOMACHI_MACKEREL_GRAPH_DEFS", "maybe"}, nil, "KOMACHI_MACKEREL_GRAPH_DEFS"},
+		{nil, []Option{WithMackerelPrefix("a..b")}, "WithMackerelPrefix"},
+		{[]string{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://[::1"}, nil, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{[]string{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317", "OTEL_METRIC_EXPORT_INTERVAL", "often"}, nil, "OTEL_METRIC_EXPORT_INTERVAL"},
+		{[]string{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"}, nil, "OTEL_EXPORTER_OTLP_PROTOCOL"},
+		{[]string{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_HEADERS", "novalue"}, nil, "OTEL_EXPORTER_OTLP_HEADERS"},
+		{[]string{"OTEL_METRICS_EXPORTER", "prometheus"}, nil, "OTEL_METRICS_EXPORTER"},
+		{[]string{"MACKEREL_APIKEY", key}, nil, "MACKEREL_APIKEY"},
+		{nil, []Option{WithExporterOptions(exporter.WithMaxSeries(-1))}, "WithMaxSeries"},
 	} {
-		b, err := Start(context.Background(), tc.opts...)
-		if err == nil {
-			_ = b.Shutdown(context.Background())
-			t.Errorf("want an error naming %s, got none", tc.want)
-			continue
-		}
-		if !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("error %q does not name %s", err, tc.want)
-		}
-		if strings.Contains(err.Error(), "s3cr3t") {
-			t.Errorf("error %q shows the API key", err)
-		}
+		t.Run(tc.want, func(t *testing.T) {
+			env(t, tc.env...)
+			b, err := Start(context.Background(), tc.opts...)
+			if err == nil {
+				_ = b.Shutdown(context.Background())
+				t.Fatalf("want an error naming %s, got none", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not name %s", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("error %q shows the API key", err)
+			}
+		})
 	}
 }
 
 func TestBadResourceAttributes(t *testing.T) {
 	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "novalue")
-	b, err := Start(context.Background(), env())
+	b, err := Start(context.Background(), env(t))
 	if err == nil {
 		_ = b.Shutdown(context.Background())
 		t.Fatal("want an error for OTEL_RESOURCE_ATTRIBUTES")
@@ -175,22 +199,22 @@ func TestBadResourceAttributes(t *testing.T) {
 }
 
 func TestWindowFromEnvironmentAndOptionWins(t *testing.T) {
-	c, err := newConfig([]Option{env("KOMACHI_STATS_WINDOW", "10s")})
+	c, err := newConfig([]Option{env(t, "KOMACHI_STATS_WINDOW", "10s")})
 	if err != nil || c.window != 10*time.Second {
 		t.Errorf("KOMACHI_STATS_WINDOW=10s gave %v, %v", c.window, err)
 	}
-	c, err = newConfig([]Option{env("KOMACHI_STATS_WINDOW", "10s"), WithWindow(3 * time.Second)})
+	c, err = newConfig([]Option{env(t, "KOMACHI_STATS_WINDOW", "10s"), WithWindow(3 * time.Second)})
 	if err != nil || c.window != 3*time.Second {
 		t.Errorf("WithWindow(3s) over the env gave %v, %v", c.window, err)
 	}
-	c, _ = newConfig([]Option{env()})
+	c, _ = newConfig([]Option{env(t, "KOMACHI_STATS_WINDOW", "")})
 	if c.window != DefaultWindow {
 		t.Errorf("default window %v", c.window)
 	}
 }
 
 func TestShutdownDrainsAndIsSafeTwice(t *testing.T) {
-	b, err := Start(context.Background(), env())
+	b, err := Start(context.Background(), env(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +239,7 @@ func TestShutdownDrainsAndIsSafeTwice(t *testing.T) {
 
 func TestVitalsDecideReadiness(t *testing.T) {
 	failing := heartbeat.VitalFunc("db", func(context.Context) error { return io.ErrUnexpectedEOF })
-	_, srv := startBridge(t, env(), WithVitals(failing))
+	_, srv := startBridge(t, env(t), WithVitals(failing))
 	if code, body := get(t, srv.URL+"/ops/heartbeat"); code != 503 || body != "heartbeat:NG" {
 		t.Errorf("/ops/heartbeat with a failing vital = %d %q", code, body)
 	}
@@ -224,7 +248,7 @@ func TestVitalsDecideReadiness(t *testing.T) {
 // An app that owns its MeterProvider adds the reader to it and gets the same
 // /stats, with no second provider.
 func TestAttachToTheAppsProvider(t *testing.T) {
-	stats, err := NewStats(env(), WithWindow(time.Hour))
+	stats, err := NewStats(env(t), WithWindow(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,8 +284,9 @@ func TestForwardsToAnOTLPReceiver(t *testing.T) {
 	r := startReceiver(t)
 	api := startGraphDefsReceiver(t, "testkey123")
 	var logs testutil.SyncBuffer
-	b, srv := startBridge(t, env(
+	b, srv := startBridge(t, env(t,
 		"MACKEREL_APIKEY", "testkey123",
+		"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", // the spec's default is http/protobuf
 		"MACKEREL_APIBASE", api.URL,
 		"KOMACHI_MACKEREL_PREFIX", "shop",
 		"OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+r.addr,
@@ -357,7 +382,7 @@ func startGraphDefsReceiver(t *testing.T, key string) *graphDefsReceiver {
 // Go vitals and the exporter's and heartbeat's own metrics are unregistered
 // only after it, so the document /stats keeps serving is whole.
 func TestShutdownKeepsEverySeriesInTheLastDocument(t *testing.T) {
-	b, err := Start(context.Background(), env(), WithWindow(time.Hour),
+	b, err := Start(context.Background(), env(t), WithWindow(time.Hour),
 		WithExporterOptions(exporter.WithRules(exporter.AllRules()...)),
 		WithVitals(heartbeat.VitalFunc("db", func(context.Context) error { return nil })))
 	if err != nil {
@@ -390,7 +415,7 @@ func TestStartFailureLeavesNothingRunning(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	b, err := Start(ctx,
-		env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+		env(t, "OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
 		WithVitalInterval(time.Hour))
 	if err == nil {
 		_ = b.Shutdown(context.Background())
@@ -403,14 +428,14 @@ func TestStartFailureLeavesNothingRunning(t *testing.T) {
 
 // A nil Option is skipped, as in every komachi package.
 func TestNilOption(t *testing.T) {
-	b, err := Start(context.Background(), env(), nil)
+	b, err := Start(context.Background(), env(t), nil)
 	if err != nil {
 		t.Fatalf("Start with a nil Option: %v", err)
 	}
 	if err := b.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	stats, err := NewStats(nil, env())
+	stats, err := NewStats(nil, env(t))
 	if err != nil {
 		t.Fatalf("NewStats with a nil Option: %v", err)
 	}
@@ -431,7 +456,7 @@ func TestStatsStartNilProvider(t *testing.T) {
 	otel.SetMeterProvider(global)
 	defer otel.SetMeterProvider(prev)
 
-	stats, err := NewStats(env())
+	stats, err := NewStats(env(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +477,7 @@ func TestStatsStartNilProvider(t *testing.T) {
 
 // Start after Shutdown would register callbacks nothing unregisters.
 func TestStatsStartAfterShutdown(t *testing.T) {
-	stats, err := NewStats(env())
+	stats, err := NewStats(env(t))
 	if err != nil {
 		t.Fatal(err)
 	}

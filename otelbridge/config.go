@@ -48,7 +48,6 @@ type config struct {
 	logger         *slog.Logger
 	hostMetrics    bool
 	runtimeMetrics bool
-	lookupEnv      func(string) (string, bool)
 	errs           []error
 
 	prefix      string // mackerel-plugin-json's -prefix, for graph definitions
@@ -201,11 +200,6 @@ func WithoutGraphDefs() Option {
 	return optionFunc(func(c config) config { c.noGraphDefs = true; return c })
 }
 
-// withLookupEnv replaces os.LookupEnv, for tests.
-func withLookupEnv(f func(string) (string, bool)) Option {
-	return optionFunc(func(c config) config { c.lookupEnv = f; return c })
-}
-
 // fail records a bad option value; newConfig reports them all at once.
 func (c config) fail(err error) config {
 	c.errs = append(c.errs, err)
@@ -213,7 +207,7 @@ func (c config) fail(err error) config {
 }
 
 func newConfig(opts []Option) (config, error) {
-	c := config{window: DefaultWindow, hostMetrics: true, runtimeMetrics: true, lookupEnv: os.LookupEnv}
+	c := config{window: DefaultWindow, hostMetrics: true, runtimeMetrics: true}
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -227,7 +221,7 @@ func newConfig(opts []Option) (config, error) {
 		if c.window < MinWindow {
 			c = c.fail(fmt.Errorf("otelbridge: WithWindow: must be at least %v, got %v", MinWindow, c.window))
 		}
-	} else if v, ok := c.lookupEnv(EnvStatsWindow); ok && v != "" {
+	} else if v, ok := os.LookupEnv(EnvStatsWindow); ok && v != "" {
 		d, err := time.ParseDuration(v)
 		switch {
 		case err != nil:
@@ -241,14 +235,14 @@ func newConfig(opts []Option) (config, error) {
 	// The exporter logs through the bridge's logger unless told otherwise,
 	// and the environment's rules follow the options' (first match wins).
 	c.exporterOpts = append([]exporter.Option{exporter.WithLogger(c.logger)}, c.exporterOpts...)
-	if v, ok := c.lookupEnv(EnvStatsSelect); ok && strings.TrimSpace(v) != "" {
+	if v, ok := os.LookupEnv(EnvStatsSelect); ok && strings.TrimSpace(v) != "" {
 		rules, err := exporter.ParseRules(v)
 		if err != nil {
 			c = c.fail(fmt.Errorf("otelbridge: %s: %w", EnvStatsSelect, err))
 		}
 		c.exporterOpts = append(c.exporterOpts, exporter.WithRules(rules...))
 	}
-	gcfg, post, err := graphdefs.FromEnv(c.lookupEnv)
+	gcfg, post, err := graphdefs.FromEnv(os.LookupEnv)
 	if err != nil {
 		c = c.fail(fmt.Errorf("otelbridge: %w", err))
 	}

@@ -39,7 +39,7 @@ func serve(h http.Handler, method, target string) answer {
 // The one handler mounts the heartbeat's paths and the exporter's /stats
 // under one prefix; anything else is 404.
 func TestHandlerRoutes(t *testing.T) {
-	b, srv := startBridge(t, env())
+	b, srv := startBridge(t, env(t))
 	h := http.StripPrefix("/ops", b.Handler())
 	notFound := "404 page not found: komachi serves /heartbeat, /livez, /stats and /stats/graphs below its mount point\n"
 	for _, tc := range []struct {
@@ -91,7 +91,7 @@ func TestHandlerRoutes(t *testing.T) {
 // from the first moment. Start puts both in place; Drain turns readiness
 // off and leaves the rest serving.
 func TestStatsHandlerAcrossItsLife(t *testing.T) {
-	stats, err := NewStats(env(), WithWindow(time.Hour),
+	stats, err := NewStats(env(t), WithWindow(time.Hour),
 		WithVitals(heartbeat.VitalFunc("db", func(context.Context) error { return nil })))
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +129,7 @@ func TestStatsHandlerAcrossItsLife(t *testing.T) {
 
 // Drain before Start holds: the handler Start puts in place is drained too.
 func TestDrainBeforeStart(t *testing.T) {
-	stats, err := NewStats(env(), WithWindow(time.Hour))
+	stats, err := NewStats(env(t), WithWindow(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestDrainBeforeStart(t *testing.T) {
 // every runtime metric is recorded once: go.processor.limit, a sum of every
 // observation of the collection, shows GOMAXPROCS, not twice it.
 func TestWithoutRuntimeMetrics(t *testing.T) {
-	stats, err := NewStats(env(), WithWindow(time.Hour), WithoutRuntimeMetrics(),
+	stats, err := NewStats(env(t), WithWindow(time.Hour), WithoutRuntimeMetrics(),
 		WithExporterOptions(exporter.WithRules(exporter.AllRules()...)))
 	if err != nil {
 		t.Fatal(err)
@@ -183,18 +183,18 @@ func TestVitalOptions(t *testing.T) {
 		{WithVitalInterval(time.Millisecond), "otelbridge: WithVitalInterval: must be 0 (on demand) or at least 1s, got 1ms"},
 		{WithVitalInterval(-time.Second), "otelbridge: WithVitalInterval: must be 0 (on demand) or at least 1s, got -1s"},
 	} {
-		if _, err := NewStats(env(), tc.opt); err == nil || err.Error() != tc.want {
+		if _, err := NewStats(env(t), tc.opt); err == nil || err.Error() != tc.want {
 			t.Errorf("NewStats = %v, want %q", err, tc.want)
 		}
 	}
 	// Every bad value at once.
-	_, err := NewStats(env(), WithVitalTimeout(0), WithWindow(-time.Second))
+	_, err := NewStats(env(t), WithVitalTimeout(0), WithWindow(-time.Second))
 	if err == nil || !strings.Contains(err.Error(), "WithVitalTimeout") || !strings.Contains(err.Error(), "WithWindow") {
 		t.Errorf("two bad options: %v, want both named", err)
 	}
 
 	// The settings reach the heartbeat: details in the verbose answer.
-	b, _ := startBridge(t, env(), WithVitalDetails(true), WithVitalTimeout(time.Second), WithVitalCacheTTL(0),
+	b, _ := startBridge(t, env(t), WithVitalDetails(true), WithVitalTimeout(time.Second), WithVitalCacheTTL(0),
 		WithVitals(heartbeat.VitalFunc("db", func(context.Context) error { return errors.New("connection refused") })))
 	if got := serve(b.Handler(), "GET", "/heartbeat?verbose"); got.code != 503 || !strings.Contains(got.body, `"output": "connection refused"`) {
 		t.Errorf("verbose /heartbeat = %d %s, want the vital's error text", got.code, got.body)
@@ -205,7 +205,7 @@ func TestVitalOptions(t *testing.T) {
 // keys meet, and the detected ones stay.
 func TestWithResourceMergesOverTheDetected(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
-	startBridge(t, env(),
+	startBridge(t, env(t),
 		WithResource(resource.NewSchemaless(attribute.String("service.name", "shop"), attribute.String("team", "payments"))),
 		WithMeterProviderOptions(sdkmetric.WithReader(reader)))
 	var rm metricdata.ResourceMetrics
@@ -235,7 +235,7 @@ func TestStatsShutdownHonoursContext(t *testing.T) {
 		<-release // ignores ctx, as a careless Check may
 		return nil
 	})
-	stats, err := NewStats(env(), WithWindow(time.Hour), WithVitals(stuck),
+	stats, err := NewStats(env(t), WithWindow(time.Hour), WithVitals(stuck),
 		WithVitalTimeout(time.Hour), WithVitalInterval(time.Hour))
 	if err != nil {
 		t.Fatal(err)

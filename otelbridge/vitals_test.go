@@ -11,7 +11,7 @@ import (
 // of every vital the seed library shows (the README's table), each under the
 // name Mackerel will store, and nothing more than a Pod's share.
 func TestEveryGoVitalAfterOneWindow(t *testing.T) {
-	b, srv := startBridge(t, env(), WithWindow(time.Hour))
+	b, srv := startBridge(t, env(t), WithWindow(time.Hour))
 	runtime.GC() // a cycle and a pause to count
 	// Goroutines woken in a loop make scheduling latencies to sample.
 	done := make(chan struct{})
