@@ -86,6 +86,7 @@ func DefaultRules() []Rule {
 		{Match: "process.thread.count"},
 		{Match: "komachi.exporter.metrics"},
 		{Match: "komachi.exporter.dropped", Merge: true},
+		{Match: "komachi.otlp.failures"}, // only there when forwarding is on
 		{Match: "http.server.request.duration", Stats: []string{"count", "p99"}, Merge: true},
 		{Match: "http.client.request.duration", Stats: []string{"count", "p99"}, Merge: true},
 		{Match: "go.*", Off: true},

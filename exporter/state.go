@@ -10,7 +10,7 @@ import (
 
 // metricKey names an instrument across exports. Instruments that differ only
 // in kind, unit or description (duplicates the SDK warns about) share a key,
-// and so share the state of their series, as they always have.
+// and so share the state of their series.
 type metricKey struct {
 	scopeName, scopeVersion, name string
 }
@@ -18,8 +18,8 @@ type metricKey struct {
 // metricCache is what the builder keeps of one instrument between exports, so
 // that an export in the steady state neither sanitizes a name nor reads an
 // attribute set again: reading a set's attributes goes through reflection
-// (attribute.Set keeps its array in an interface), and it used to be done for
-// every point of every export.
+// (attribute.Set keeps its array in an interface), which would cost on every
+// point of every export.
 type metricCache struct {
 	key  metricKey
 	name []byte // the name's segments, each followed by sep
