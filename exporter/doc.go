@@ -2,13 +2,14 @@
 // served at /stats, shaped so that mackerel-plugin-json turns it into good
 // Mackerel custom metrics.
 //
-// An [Exporter] is an sdk/metric Exporter. Put it on a
-// [go.opentelemetry.io/otel/sdk/metric.PeriodicReader] whose interval is the
-// window (60 s matches Mackerel's one-minute resolution); every export renders
-// the collection once, as JSON and as gzip-compressed JSON, and publishes both
-// atomically. [Exporter.Document] hands them out without a lock or an
-// allocation, so serving them costs nothing per request (the heartbeat
-// package's Source interface is exactly that method).
+// An [Exporter] is an sdk/metric Exporter. Put it on a reader collected once
+// per window (60 s matches Mackerel's one-minute resolution; otelbridge
+// collects a ManualReader on its own clock, so that the app's ForceFlush
+// does not cut a window short); every export renders the collection once,
+// as JSON and as gzip-compressed JSON, and publishes both atomically.
+// [Exporter.Handler] serves them, as promhttp.HandlerFor serves a
+// registry, without a lock or an allocation per request;
+// [Exporter.GraphsHandler] serves their graph definitions.
 //
 // # What it serves
 //

@@ -20,8 +20,8 @@ import (
 var ErrShutdown = fmt.Errorf("exporter: %w", sdkmetric.ErrExporterShutdown)
 
 // Exporter is an sdk/metric Exporter that renders every collection it is
-// handed as the /stats JSON document. Put it on a PeriodicReader whose
-// interval is the window; read the document with Document.
+// handed as the /stats JSON document. Put it on a reader collected once per
+// window; serve the document with Handler.
 type Exporter struct {
 	cfg config
 
@@ -162,7 +162,7 @@ func (w *sliceWriter) Write(p []byte) (int, error) {
 // Document returns the current document, as JSON and gzip-compressed JSON;
 // both are nil before the first export. The slices are shared by every caller
 // and must not be modified. It takes no lock and allocates nothing, so it can
-// serve every request; it implements heartbeat.Source.
+// serve every request, as Handler does.
 func (e *Exporter) Document() (body, gzipped []byte) {
 	d := e.doc.Load()
 	if d == nil {
