@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -36,12 +37,18 @@ type window struct {
 
 func newWindow(t *testing.T, opts ...Option) *window {
 	t.Helper()
+	return newWindowOn(t, nil, opts...)
+}
+
+// newWindowOn is newWindow on a MeterProvider with options of its own.
+func newWindowOn(t *testing.T, mpOpts []sdkmetric.Option, opts ...Option) *window {
+	t.Helper()
 	exp, err := New(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := sdkmetric.NewManualReader(sdkmetric.WithTemporalitySelector(exp.Temporality), sdkmetric.WithAggregationSelector(exp.Aggregation))
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))
+	mp := sdkmetric.NewMeterProvider(append(slices.Clip(mpOpts), sdkmetric.WithReader(r))...)
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	return &window{t: t, exp: exp, reader: r, mp: mp}
 }
