@@ -593,7 +593,15 @@ func addSummary(b *builder, mc *metricCache, d metricdata.Summary) {
 		vs := b.addPoint(mc, s, shapeList, 2+len(dp.QuantileValues))
 		b.summaryStats(mc, vs, count, sum)
 		for j, qv := range dp.QuantileValues {
-			if stat := quantileStat(qv.Quantile); mc.rule.stats.hasName(stat) {
+			stat := quantileStat(qv.Quantile)
+			switch {
+			case !mc.rule.stats.hasName(stat):
+			case b.mode == Windowed && (qv.Quantile == 0 || qv.Quantile == 1):
+				// The source's extremes are all time's, not the window's:
+				// as for a cumulative histogram, not served.
+			case b.mode == Windowed && count == 0:
+				vs[2+j] = value{stat: stat, kind: kindUint, ok: true} // an empty window: 0
+			default:
 				b.setFloat(&vs[2+j], stat, qv.Value*mc.unit.scale)
 			}
 		}

@@ -74,7 +74,9 @@ func cachedSeries(t *testing.T, b *builder) (metrics, series, states int) {
 }
 
 // Memory follows the series that exist: what disappears is forgotten at the
-// next export, except delta series, which are served as zeros.
+// next export, except delta series, which are served as zeros, and
+// cumulative series, whose state waits keepAbsent exports for them to come
+// back (serving nothing meanwhile).
 func TestCachesForgetSeriesThatAreGone(t *testing.T) {
 	exp, _ := New(serveAll())
 	ctx := context.Background()
@@ -89,11 +91,20 @@ func TestCachesForgetSeriesThatAreGone(t *testing.T) {
 	if m, s, st := cachedSeries(t, exp.b); m != 51 || s != 501 || st != 501 {
 		t.Fatalf("after the first export: %d metrics, %d series, %d states", m, s, st)
 	}
-	if err := exp.Export(ctx, rmOf(scope("s", gaugeI("g", ptI(1, attribute.NewSet()))))); err != nil {
+	gauge := func() *metricdata.ResourceMetrics { return rmOf(scope("s", gaugeI("g", ptI(1, attribute.NewSet())))) }
+	for i := range keepAbsent {
+		if err := exp.Export(ctx, gauge()); err != nil {
+			t.Fatal(err)
+		}
+		if m, s, st := cachedSeries(t, exp.b); m != 52 || s != 502 || st != 501 {
+			t.Fatalf("%d exports after the counters went: %d metrics, %d series, %d states, want them all kept", i+1, m, s, st)
+		}
+	}
+	if err := exp.Export(ctx, gauge()); err != nil {
 		t.Fatal(err)
 	}
 	if m, s, st := cachedSeries(t, exp.b); m != 2 || s != 2 || st != 1 {
-		t.Errorf("after the series went: %d metrics, %d series, %d states, want the gauge and the delta series", m, s, st)
+		t.Errorf("after the series went for good: %d metrics, %d series, %d states, want the gauge and the delta series", m, s, st)
 	}
 	if body, _ := exp.Document(); string(body) != `{"g":{"g":1},"jobs":{"mail":0}}` {
 		t.Errorf("got %s", body)

@@ -132,7 +132,10 @@ func (b *builder) graphDefs() []Graph {
 func graphDef(mc *metricCache, group groupKind, name string) Graph {
 	label := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(mc.desc), "."))
 	if label == "" {
-		label = mc.key.name
+		label = strings.ToValidUTF8(strings.TrimSpace(mc.key.name), "\uFFFD")
+	}
+	if label == "" {
+		label = strings.ReplaceAll(string(mc.name[:len(mc.name)-1]), string(rune(sep)), ".")
 	}
 	unit := mc.unit.mackerel
 	stacked := mc.rule.Stacked

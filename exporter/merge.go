@@ -27,8 +27,10 @@ type lineAcc struct {
 	// sums and gauges
 	vkind valueKind
 	i     int64
-	f     float64
+	fs    []float64 // float members, summed in order at the end: the same bytes whatever order they came in
 	ok    bool
+
+	sums []float64 // histogram and summary members' sums, likewise
 
 	// histograms and summaries
 	hw        histWindow // walk unset; count, sum, extremes
@@ -57,6 +59,7 @@ func (b *builder) accFor(mc *metricCache, l *seriesCache, kind stateKind) *lineA
 		*a = lineAcc{
 			gen: b.gen, kind: kind, bucketsOK: true,
 			bounds: a.bounds[:0], counts: a.counts[:0], pos: a.pos[:0], neg: a.neg[:0],
+			fs: a.fs[:0], sums: a.sums[:0],
 		}
 		mc.touched = append(mc.touched, l)
 	}
@@ -84,8 +87,20 @@ func (b *builder) addScalar(mc *metricCache, s *seriesCache, v value) {
 		a.i += int64(v.bits)
 	default:
 		a.vkind = kindFloat
-		a.f += math.Float64frombits(v.bits)
+		a.fs = append(a.fs, math.Float64frombits(v.bits))
 	}
+}
+
+// sortedSum adds fs up in ascending order, so that a merged line is the same
+// number whatever order the SDK handed its members over in (float addition
+// is not associative). It sorts fs in place.
+func sortedSum(fs []float64) float64 {
+	slices.Sort(fs)
+	var sum float64
+	for _, f := range fs {
+		sum += f
+	}
+	return sum
 }
 
 // scaled applies the instrument's unit to a scalar value.
@@ -117,7 +132,7 @@ func (b *builder) addHist(mc *metricCache, s *seriesCache, hw *histWindow) {
 		return
 	}
 	a.hw.count += hw.count
-	a.hw.sum += hw.sum
+	a.sums = append(a.sums, hw.sum)
 	if a.nonEmpty == 0 {
 		a.hw.min, a.hw.max, a.hw.hasMin, a.hw.hasMax = hw.min, hw.max, hw.hasMin, hw.hasMax
 	} else {
@@ -225,7 +240,7 @@ func (b *builder) rebucket(dst []uint64, dOff int32, dScale int32, src []uint64,
 func (b *builder) addSummaryLine(mc *metricCache, s *seriesCache, count uint64, sum float64) {
 	a := b.accFor(mc, s.line, stateSummary)
 	a.hw.count += count
-	a.hw.sum += sum
+	a.sums = append(a.sums, sum)
 }
 
 // finishLines turns the merged lines of this export into points.
@@ -233,6 +248,7 @@ func (b *builder) finishLines() {
 	for _, mc := range b.active {
 		for _, l := range mc.touched {
 			a := l.acc
+			a.hw.sum = sortedSum(a.sums)
 			switch a.kind {
 			case stateSum:
 				b.addScalar(mc, l, value{bits: lineBits(a), kind: a.vkind, ok: a.ok})
@@ -259,7 +275,7 @@ func (b *builder) finishLines() {
 
 func lineBits(a *lineAcc) uint64 {
 	if a.vkind == kindFloat {
-		return math.Float64bits(a.f)
+		return math.Float64bits(sortedSum(a.fs))
 	}
 	return uint64(a.i)
 }

@@ -36,7 +36,11 @@ func (b *builder) emit() {
 		members++
 		slices.SortFunc(pts, func(x, y point) int { return bytes.Compare(x.s.seg, y.s.seg) })
 		if mc.cap >= 0 {
-			pts = b.cut(mc, pts)
+			// A share can be smaller than one series, or nothing when
+			// komachi's own fill the bound.
+			if pts = b.cut(mc, pts); len(pts) == 0 {
+				continue
+			}
 		}
 		shape := pts[0].shape
 		for i := 1; i < len(pts); i++ {

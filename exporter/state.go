@@ -271,8 +271,9 @@ func (b *builder) stateFor(s *seriesCache, kind stateKind) *seriesState {
 }
 
 // sweep serves zeros for the delta series this export did not see and
-// forgets the series that are gone, so that memory follows the series that
-// exist (and the zero-filled ones), not every series ever seen. Only the
+// forgets the series that are gone (a cumulative one after keepAbsent
+// exports), so that memory follows the series that exist (and the
+// zero-filled ones), not every series ever seen. Only the
 // instruments with something unseen are walked.
 func (b *builder) sweep() {
 	for _, mc := range b.active {
@@ -294,15 +295,23 @@ func (b *builder) sweep() {
 	}
 }
 
+// keepAbsent is how many exports the state of a cumulative series is kept
+// while the series is absent. An observable callback that skips a series
+// once (a read that failed) hands it back with the same start time, since
+// the SDK's cumulative start time is the instrument's, not the series':
+// forgotten, its whole total would count as one window's increase.
+const keepAbsent = 10
+
 func (b *builder) sweepMetric(mc *metricCache) {
 	for d, head := range mc.series {
 		var keep, last *seriesCache
 		for s := head; s != nil; {
 			next := s.next
 			if st := s.state; st != nil && st.gen != b.gen {
-				if st.zeroFill {
+				switch {
+				case st.zeroFill:
 					b.zeroFill(mc, s)
-				} else {
+				case b.gen-st.gen > keepAbsent:
 					s.state = nil
 					mc.states--
 				}
