@@ -105,7 +105,7 @@ func New(exp sdkmetric.Exporter, every time.Duration, opts ...Option) (*Reader, 
 	var c config
 	for _, o := range opts {
 		if o == nil {
-			return nil, errors.New("window: nil Option")
+			continue // as everywhere in komachi: a nil Option is skipped
 		}
 		if err := o.apply(&c); err != nil {
 			return nil, err

@@ -382,7 +382,6 @@ func TestNewRejects(t *testing.T) {
 		want string
 	}{
 		{"nil exporter", nil, nil, "window: nil Exporter"},
-		{"nil option", &recorder{}, []Option{nil}, "window: nil Option"},
 		{"nil producer", &recorder{}, []Option{WithProducer(nil)}, "window: WithProducer: nil Producer"},
 	} {
 		if _, err := New(c.exp, time.Minute, c.opts...); err == nil || err.Error() != c.want {
@@ -644,4 +643,13 @@ func TestCollectUnregistered(t *testing.T) {
 	if err := r.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A nil Option is skipped, as in every package of komachi.
+func TestNilOptionIsSkipped(t *testing.T) {
+	r, err := New(&recorder{}, time.Minute, nil, WithLogger(nil))
+	if err != nil || r == nil {
+		t.Fatalf("New with a nil Option = %v, %v", r, err)
+	}
+	_ = r.Shutdown(context.Background())
 }
