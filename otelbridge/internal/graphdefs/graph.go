@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/mackerelio/mackerel-client-go"
+
+	"github.com/komachi-go/komachi/exporter"
 )
 
 // Graph is one graph definition in the relative form a mackerel-agent
@@ -31,7 +33,7 @@ type Metric struct {
 
 // units are the units Mackerel accepts in a graph definition; one other
 // unit fails the whole request.
-var units = []string{"float", "integer", "percentage", "seconds", "milliseconds", "bytes", "bytes/sec", "bits/sec", "iops"}
+var units = slices.Clone(exporter.MackerelUnits)
 
 // Units returns the units Mackerel accepts in a graph definition, in the
 // order of its documentation.
