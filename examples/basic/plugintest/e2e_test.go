@@ -3,13 +3,9 @@ package plugintest_test
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"math"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -18,6 +14,7 @@ import (
 	"time"
 
 	"github.com/komachi-go/komachi/internal/plugintest"
+	"github.com/komachi-go/komachi/internal/testutil"
 )
 
 // prefix is the plugin's -prefix in examples/kubernetes/mackerel.yaml: the
@@ -64,16 +61,14 @@ func TestWhatAPodPosts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the example and the plugin")
 	}
-	dir := t.TempDir()
-	// The example builds in its own module, the plugin in this one.
-	basicBin := goBuild(t, "..", filepath.Join(dir, "basic"), "github.com/komachi-go/komachi/examples/basic")
-	pluginBin := goBuild(t, ".", filepath.Join(dir, "mackerel-plugin-json"), "github.com/mackerelio/mackerel-plugin-json")
+	// The example builds in its module, the root's, with a 2 s window;
+	// the plugin in this one.
+	ex := testutil.StartExample(t, "..", []string{"-drain", "0s"},
+		"KOMACHI_STATS_WINDOW=2s", "OTEL_SERVICE_NAME="+prefix, "KOMACHI_MACKEREL_PREFIX="+prefix)
+	pluginBin := testutil.GoBuild(t, ".", "github.com/mackerelio/mackerel-plugin-json")
 
-	base := startBasic(t, basicBin)
-	client := &http.Client{Timeout: 5 * time.Second}
-	t.Cleanup(client.CloseIdleConnections)
 	stats := func() []byte {
-		code, body := get(t, client, http.MethodGet, base+"/ops/stats")
+		code, body := ex.Get("/ops/stats")
 		if code != http.StatusOK {
 			t.Fatalf("GET /ops/stats = %d %s", code, body)
 		}
@@ -90,7 +85,7 @@ func TestWhatAPodPosts(t *testing.T) {
 			{http.MethodPost, "/hello", http.StatusMethodNotAllowed},
 			{http.MethodGet, "/", http.StatusOK},
 		} {
-			if code, body := get(t, client, r.method, base+r.path); code != r.code {
+			if code, body := ex.Do(r.method, r.path); code != r.code {
 				t.Fatalf("%s %s = %d %s, want %d", r.method, r.path, code, body, r.code)
 			}
 		}
@@ -109,7 +104,7 @@ func TestWhatAPodPosts(t *testing.T) {
 	var doc []byte
 	for attempt := 0; ; attempt++ {
 		before := stats()
-		lines = runPlugin(t, pluginBin, base+"/ops/stats")
+		lines = runPlugin(t, pluginBin, ex.Base+"/ops/stats")
 		doc = stats()
 		if bytes.Equal(before, doc) {
 			break
@@ -197,7 +192,7 @@ type line struct {
 func runPlugin(t *testing.T, bin, url string) []line {
 	t.Helper()
 	cmd := exec.Command(bin, "-url="+url, "-prefix="+prefix)
-	cmd.Env = append(cleanEnv(), "MACKEREL_PLUGIN_WORKDIR="+t.TempDir())
+	cmd.Env = append(testutil.CleanEnv(), "MACKEREL_PLUGIN_WORKDIR="+t.TempDir())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -223,100 +218,13 @@ func runPlugin(t *testing.T, bin, url string) []line {
 	return lines
 }
 
-// goBuild builds pkg in dir's module into out.
-func goBuild(t *testing.T, dir, out, pkg string) string {
-	t.Helper()
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Dir = dir
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-	}
-	return out
-}
-
-// startBasic runs the example on a free loopback port with a 2 s window,
-// as ../e2e_test.go does, and returns its base URL once it is ready.
-func startBasic(t *testing.T, bin string) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
-	cmd := exec.Command(bin, "-addr", addr, "-drain", "0s")
-	cmd.Env = append(cleanEnv(), "KOMACHI_STATS_WINDOW=2s", "OTEL_SERVICE_NAME="+prefix, "KOMACHI_MACKEREL_PREFIX="+prefix)
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	base := "http://" + addr
-	client := &http.Client{Timeout: time.Second}
-	defer client.CloseIdleConnections()
-	poll(t, 30*time.Second, "readiness", func() bool {
-		code, body := get(t, client, http.MethodGet, base+"/ops/heartbeat")
-		return code == http.StatusOK && string(body) == "heartbeat:ok"
-	})
-	return base
-}
-
 // nextDocument waits for a document other than prev.
 func nextDocument(t *testing.T, prev []byte, stats func() []byte) []byte {
 	t.Helper()
 	var doc []byte
-	poll(t, 20*time.Second, "the next window's document", func() bool {
+	testutil.Poll(t, 20*time.Second, "the next window's document", func() bool {
 		doc = stats()
 		return !bytes.Equal(doc, prev)
 	})
 	return doc
-}
-
-// poll asks ok until it holds, failing after d.
-func poll(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		<-tick.C
-	}
-}
-
-// get answers 0 when the request fails, so that polls go on.
-func get(t *testing.T, c *http.Client, method, url string) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, []byte(err.Error())
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, []byte(err.Error())
-	}
-	return resp.StatusCode, b
-}
-
-// cleanEnv is this process's environment without what would switch OTLP
-// forwarding or graph posting on, or change the window.
-func cleanEnv() []string {
-	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		for _, p := range []string{"OTEL_", "MACKEREL_", "KOMACHI_", "PORT="} {
-			if strings.HasPrefix(kv, p) {
-				return true
-			}
-		}
-		return false
-	})
 }
