@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/komachi-go/komachi/internal/testutil/otlptest"
 )
 
 func TestFromEnvOff(t *testing.T) {
@@ -39,7 +41,7 @@ func TestFromEnvOff(t *testing.T) {
 }
 
 func TestFromEnvGood(t *testing.T) {
-	_, caFile := testCert(t)
+	_, caFile := otlptest.SelfSignedCert(t)
 	defaults := Config{
 		gzip: true, timeout: defaultTimeout, temporality: "cumulative", histogram: "explicit_bucket_histogram",
 		interval: defaultInterval, exportTimeout: defaultExportTimeout,
@@ -151,7 +153,7 @@ func TestFromEnvErrors(t *testing.T) {
 	if err := os.WriteFile(junk, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, caFile := testCert(t)
+	_, caFile := otlptest.SelfSignedCert(t)
 	k := map[string]string{envMackerelAPIKey: testKey}
 	plus := func(kv ...string) map[string]string {
 		m := maps.Clone(k)

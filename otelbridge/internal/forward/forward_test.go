@@ -1,9 +1,7 @@
 package forward
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log"
@@ -23,6 +21,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/resource"
 	metricpb "go.opentelemetry.io/proto/otlp/metrics/v1"
+
+	"github.com/komachi-go/komachi/internal/testutil"
+	"github.com/komachi-go/komachi/internal/testutil/otlptest"
 )
 
 const testKey = "mkr-TEST-api-key-0123456789abcdefXYZ"
@@ -33,32 +34,10 @@ const noTicks = "3600000"
 
 var testResource = resource.NewSchemaless(attribute.String("service.name", "komachi-forward-test"))
 
-// syncBuffer is a log sink safe for the reader's goroutine; it notifies
-// after each write.
-type syncBuffer struct {
-	notifier
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	n, err := s.b.Write(p)
-	s.mu.Unlock()
-	s.notify()
-	return n, err
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // captureStdLog sends the standard logger's output to a buffer for the test.
-func captureStdLog(t *testing.T) *syncBuffer {
+func captureStdLog(t *testing.T) *testutil.SyncBuffer {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &testutil.SyncBuffer{}
 	out, flags := log.Writer(), log.Flags()
 	log.SetOutput(buf)
 	t.Cleanup(func() { log.SetOutput(out); log.SetFlags(flags) })
@@ -94,10 +73,6 @@ func newProvider(t *testing.T, readers ...sdkmetric.Reader) *sdkmetric.MeterProv
 	return mp
 }
 
-func header(r received, name string) string {
-	return strings.Join(r.header[name], ",")
-}
-
 // addSeries records n series of one counter, series i with value i+1 and
 // about 100 bytes of protobuf; seriesID reads i back.
 func addSeries(t *testing.T, mp metric.MeterProvider, name string, n int) {
@@ -129,7 +104,7 @@ func seriesID(p *metricpb.NumberDataPoint) int {
 // OTEL_EXPORTER_OTLP_HEADERS side by side, gzip, the path, the resource and
 // the temporality the exporter read from the environment.
 func TestDelivery(t *testing.T) {
-	cert, caFile := testCert(t)
+	cert, caFile := otlptest.SelfSignedCert(t)
 	for _, tc := range []struct {
 		name     string
 		protocol string // "" for the default
@@ -143,25 +118,21 @@ func TestDelivery(t *testing.T) {
 		{"default protocol is http/protobuf", "", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var serverCert *tls.Certificate
+			var opts otlptest.Options
 			if tc.tls {
-				serverCert = &cert
+				opts.Cert = &cert
 			}
-			var rec *recorder
-			var addr string
+			start := otlptest.StartHTTP
 			if tc.grpc {
-				c := startGRPCCollector(t, "127.0.0.1:0", serverCert)
-				rec, addr = &c.recorder, c.addr
-			} else {
-				c := startHTTPCollector(t, serverCert)
-				rec, addr = &c.recorder, c.addr
+				start = otlptest.StartGRPC
 			}
+			c := start(t, opts)
 			scheme := "http"
 			if tc.tls {
 				scheme = "https"
 			}
 			env := map[string]string{
-				envEndpoint:              scheme + "://" + addr,
+				envEndpoint:              scheme + "://" + c.Addr,
 				envMackerelAPIKey:        testKey,
 				envHeaders:               "x-team=ops%20team, X-Trace-Tag = blue ",
 				envExportInterval:        noTicks,
@@ -190,58 +161,54 @@ func TestDelivery(t *testing.T) {
 				t.Fatalf("Shutdown: %v", err)
 			}
 
-			reqs := rec.all()
+			reqs := c.Requests()
 			if len(reqs) != 2 {
 				t.Fatalf("%d requests, want 2 (the flush and the shutdown)", len(reqs))
 			}
 			for i, r := range reqs {
-				if got := header(r, "mackerel-api-key"); got != testKey {
+				if got := r.Get("mackerel-api-key"); got != testKey {
 					t.Errorf("request %d: mackerel-api-key = %q, want the key once", i, got)
 				}
-				if got := header(r, "x-team"); got != "ops team" {
+				if got := r.Get("x-team"); got != "ops team" {
 					t.Errorf("request %d: x-team = %q, want %q", i, got, "ops team")
 				}
-				if got := header(r, "x-trace-tag"); got != "blue" {
+				if got := r.Get("x-trace-tag"); got != "blue" {
 					t.Errorf("request %d: x-trace-tag = %q, want blue", i, got)
 				}
-				if r.compression != "gzip" {
-					t.Errorf("request %d: compression %q, want gzip", i, r.compression)
+				if r.Compression != "gzip" {
+					t.Errorf("request %d: compression %q, want gzip", i, r.Compression)
 				}
 				if !tc.grpc {
-					if got := header(r, ":path"); got != "/v1/metrics" {
+					if got := r.Get(":path"); got != "/v1/metrics" {
 						t.Errorf("request %d: path %q, want /v1/metrics", i, got)
 					}
 				}
-				rattrs := r.req.GetResourceMetrics()[0].GetResource().GetAttributes()
+				rattrs := r.Body.GetResourceMetrics()[0].GetResource().GetAttributes()
 				if len(rattrs) != 1 || rattrs[0].GetValue().GetStringValue() != "komachi-forward-test" {
 					t.Errorf("request %d: resource attributes %v", i, rattrs)
 				}
 			}
-			pts := sumPoints(reqs, "app.requests")
+			pts := otlptest.SumPoints(reqs, "app.requests")
 			if len(pts) == 0 || pts[0].GetAsInt() != 7 || pts[0].GetAttributes()[0].GetValue().GetStringValue() != "/ops" {
 				t.Fatalf("app.requests points = %v, want 7 with route=/ops first", pts)
 			}
 			var sum *metricpb.Sum
-			for _, rm := range reqs[0].req.GetResourceMetrics() {
-				for _, sm := range rm.GetScopeMetrics() {
-					for _, m := range sm.GetMetrics() {
-						if m.GetName() == "app.requests" {
-							sum = m.GetSum()
-						}
-					}
+			for m := range otlptest.Metrics(reqs[:1]) {
+				if m.GetName() == "app.requests" {
+					sum = m.GetSum()
 				}
 			}
 			if sum.GetAggregationTemporality() != metricpb.AggregationTemporality_AGGREGATION_TEMPORALITY_DELTA {
 				t.Errorf("temporality %v, want delta (OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE)", sum.GetAggregationTemporality())
 			}
 			// The shutdown collection reads the counters after the flush.
-			last := []received{reqs[1]}
+			last := []otlptest.Request{reqs[1]}
 			for _, name := range []string{"komachi.otlp.exports", "komachi.otlp.requests"} {
-				if p := sumPoints(last, name); len(p) != 1 || p[0].GetAsInt() != 1 {
-					t.Errorf("own metric %s = %v, want 1; got %v", name, p, metricNames(last))
+				if p := otlptest.SumPoints(last, name); len(p) != 1 || p[0].GetAsInt() != 1 {
+					t.Errorf("own metric %s = %v, want 1; got %v", name, p, otlptest.MetricNames(last))
 				}
 			}
-			if p := sumPoints(last, "komachi.otlp.failures"); len(p) != 1 || p[0].GetAsInt() != 0 {
+			if p := otlptest.SumPoints(last, "komachi.otlp.failures"); len(p) != 1 || p[0].GetAsInt() != 0 {
 				t.Errorf("komachi.otlp.failures = %v, want 0", p)
 			}
 		})
@@ -253,30 +220,28 @@ func TestDelivery(t *testing.T) {
 func TestKeyInHeadersSentOnce(t *testing.T) {
 	for _, grpc := range []bool{true, false} {
 		t.Run(fmt.Sprint("grpc=", grpc), func(t *testing.T) {
-			var rec *recorder
 			env := map[string]string{
 				envMackerelAPIKey: testKey,
 				envHeaders:        "mackerel-api-key=" + testKey + ",x-a=1",
 				envExportInterval: noTicks,
 			}
+			start := otlptest.StartHTTP
 			if grpc {
-				c := startGRPCCollector(t, "127.0.0.1:0", nil)
-				rec, env[envEndpoint], env[envProtocol] = &c.recorder, "http://"+c.addr, "grpc"
-			} else {
-				c := startHTTPCollector(t, nil)
-				rec, env[envEndpoint] = &c.recorder, "http://"+c.addr
+				start, env[envProtocol] = otlptest.StartGRPC, "grpc"
 			}
+			c := start(t, otlptest.Options{})
+			env[envEndpoint] = "http://" + c.Addr
 			f := newForwarder(t, env)
 			mp := newProvider(t, f.Reader())
 			addSeries(t, mp, "c", 1)
 			if err := mp.ForceFlush(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			r := rec.all()[0]
-			if got := header(r, "mackerel-api-key"); got != testKey {
+			r := c.Requests()[0]
+			if got := r.Get("mackerel-api-key"); got != testKey {
 				t.Errorf("mackerel-api-key = %q, want the key once", got)
 			}
-			if got := header(r, "x-a"); got != "1" {
+			if got := r.Get("x-a"); got != "1" {
 				t.Errorf("x-a = %q", got)
 			}
 		})
@@ -284,10 +249,10 @@ func TestKeyInHeadersSentOnce(t *testing.T) {
 }
 
 func TestTLSUntrustedFails(t *testing.T) {
-	cert, _ := testCert(t)
-	c := startGRPCCollector(t, "127.0.0.1:0", &cert)
+	cert, _ := otlptest.SelfSignedCert(t)
+	c := otlptest.StartGRPC(t, otlptest.Options{Cert: &cert})
 	f := newForwarder(t, map[string]string{
-		envEndpoint:       "https://" + c.addr, // no CERTIFICATE: system roots do not know it
+		envEndpoint:       "https://" + c.Addr, // no CERTIFICATE: system roots do not know it
 		envProtocol:       "grpc",
 		envTimeout:        "1000",
 		envExportInterval: noTicks,
@@ -297,8 +262,8 @@ func TestTLSUntrustedFails(t *testing.T) {
 	if err := mp.ForceFlush(context.Background()); err == nil {
 		t.Fatal("ForceFlush to an untrusted TLS endpoint succeeded")
 	}
-	if len(c.all()) != 0 {
-		t.Fatalf("collector received %d requests over an untrusted connection", len(c.all()))
+	if len(c.Requests()) != 0 {
+		t.Fatalf("collector received %d requests over an untrusted connection", len(c.Requests()))
 	}
 }
 
@@ -309,9 +274,9 @@ func TestTLSUntrustedFails(t *testing.T) {
 func TestLargeExportIsSplit(t *testing.T) {
 	const series = 60_000
 	start := time.Now()
-	c := startGRPCCollector(t, "127.0.0.1:0", nil)
+	c := otlptest.StartGRPC(t, otlptest.Options{})
 	f := newForwarder(t, map[string]string{
-		envEndpoint:       "http://" + c.addr,
+		envEndpoint:       "http://" + c.Addr,
 		envProtocol:       "grpc",
 		envExportInterval: noTicks,
 		// Size is what matters here (gzip is TestDelivery's), and delta
@@ -324,22 +289,22 @@ func TestLargeExportIsSplit(t *testing.T) {
 	if err := mp.ForceFlush(context.Background()); err != nil {
 		t.Fatalf("ForceFlush: %v", err)
 	}
-	reqs := c.all()
+	reqs := c.Requests()
 	if want := (series + MaxExportBatchSize - 1) / MaxExportBatchSize; len(reqs) != want {
 		t.Errorf("%d requests, want %d of at most %d points", len(reqs), want, MaxExportBatchSize)
 	}
 	total := 0
 	for i, r := range reqs {
-		total += r.size
-		if r.size > DefaultMaxRequestSize {
-			t.Errorf("request %d: %d bytes > %d", i, r.size, DefaultMaxRequestSize)
+		total += r.Size
+		if r.Size > DefaultMaxRequestSize {
+			t.Errorf("request %d: %d bytes > %d", i, r.Size, DefaultMaxRequestSize)
 		}
-		if len(r.req.GetResourceMetrics()[0].GetResource().GetAttributes()) != 1 {
+		if len(r.Body.GetResourceMetrics()[0].GetResource().GetAttributes()) != 1 {
 			t.Errorf("request %d lacks the resource", i)
 		}
 	}
 	seen := make([]int, series)
-	for _, p := range sumPoints(reqs, "big.counter") {
+	for _, p := range otlptest.SumPoints(reqs, "big.counter") {
 		id := seriesID(p)
 		if id < 0 || id >= series {
 			t.Fatalf("point without a valid series attribute: %v", p)
@@ -364,9 +329,9 @@ func TestLargeExportIsSplit(t *testing.T) {
 // batch size allows for is refused by the exporter rather than sent to an
 // endpoint that would refuse it.
 func TestOversizedRequestRefused(t *testing.T) {
-	c := startGRPCCollector(t, "127.0.0.1:0", nil)
+	c := otlptest.StartGRPC(t, otlptest.Options{})
 	f := newForwarder(t, map[string]string{
-		envEndpoint:       "http://" + c.addr,
+		envEndpoint:       "http://" + c.Addr,
 		envProtocol:       "grpc",
 		envExportInterval: noTicks,
 	})
@@ -380,7 +345,7 @@ func TestOversizedRequestRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "too large") {
 		t.Fatalf("ForceFlush = %v, want the request refused as too large", err)
 	}
-	if n := len(c.all()); n != 0 {
+	if n := len(c.Requests()); n != 0 {
 		t.Fatalf("%d oversized requests were sent", n)
 	}
 }
@@ -392,11 +357,11 @@ func TestOversizedRequestRefused(t *testing.T) {
 // the same port and the key is in no log.
 func TestFailedExportLoggedOnce(t *testing.T) {
 	stdlog := captureStdLog(t)
-	c := startGRPCCollector(t, "127.0.0.1:0", nil)
-	addr := c.addr
-	c.srv.Stop()
+	c := otlptest.StartGRPC(t, otlptest.Options{})
+	addr := c.Addr
+	c.Stop()
 
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	f := newForwarder(t, map[string]string{
 		envEndpoint:       "http://" + addr,
 		envProtocol:       "grpc",
@@ -410,7 +375,7 @@ func TestFailedExportLoggedOnce(t *testing.T) {
 	ctx := context.Background()
 	counter.Add(ctx, 5)
 	const failed = `"msg":"OTLP metrics export failed"`
-	await(t, "three failed exports", &logs.notifier, func() bool { return strings.Count(logs.String(), failed) >= 3 })
+	testutil.Await(t, "three failed exports", logs.Changed(), func() bool { return strings.Count(logs.String(), failed) >= 3 })
 
 	// The app's instruments and another reader of the same provider work.
 	counter.Add(ctx, 1)
@@ -422,9 +387,9 @@ func TestFailedExportLoggedOnce(t *testing.T) {
 		t.Fatalf("collected %d, want 6", got)
 	}
 
-	c2 := startGRPCCollector(t, addr, nil)
-	await(t, "delivery to resume", &c2.notifier, func() bool { return len(sumPoints(c2.all(), "app.counter")) > 0 })
-	await(t, "the recovery to be logged", &logs.notifier, func() bool { return strings.Contains(logs.String(), "OTLP metrics export recovered") })
+	c2 := otlptest.StartGRPC(t, otlptest.Options{Addr: addr})
+	testutil.Await(t, "delivery to resume", c2.Changed(), func() bool { return len(otlptest.SumPoints(c2.Requests(), "app.counter")) > 0 })
+	testutil.Await(t, "the recovery to be logged", logs.Changed(), func() bool { return strings.Contains(logs.String(), "OTLP metrics export recovered") })
 	if err := mp.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown after recovery: %v", err)
 	}
@@ -438,7 +403,7 @@ func TestFailedExportLoggedOnce(t *testing.T) {
 	if strings.Contains(logs.String(), testKey) {
 		t.Fatal("the API key reached the log")
 	}
-	if got := header(c2.all()[0], "mackerel-api-key"); got != testKey {
+	if got := c2.Requests()[0].Get("mackerel-api-key"); got != testKey {
 		t.Fatalf("after reconnect mackerel-api-key = %q", got)
 	}
 }
@@ -447,11 +412,11 @@ func TestFailedExportLoggedOnce(t *testing.T) {
 // collection is not sent (the endpoint is likely down, and the next
 // collection carries the series again), and it is one failure, logged once.
 func TestFailedCollectionStops(t *testing.T) {
-	c := startGRPCCollector(t, "127.0.0.1:0", nil)
-	c.srv.Stop()
-	logs := &syncBuffer{}
+	c := otlptest.StartGRPC(t, otlptest.Options{})
+	c.Stop()
+	logs := &testutil.SyncBuffer{}
 	f := newForwarder(t, map[string]string{
-		envEndpoint:       "http://" + c.addr,
+		envEndpoint:       "http://" + c.Addr,
 		envProtocol:       "grpc",
 		envTimeout:        "200",
 		envExportInterval: noTicks,
@@ -559,9 +524,9 @@ func sampleMetrics(n int) *metricdata.ResourceMetrics {
 // failed exports, neither the collection nor its data points are reachable
 // from the forwarder (no queue, no retry buffer).
 func TestNothingRetainedAfterFailure(t *testing.T) {
-	c := startGRPCCollector(t, "127.0.0.1:0", nil)
-	c.srv.Stop()
-	f := newForwarder(t, map[string]string{envEndpoint: "http://" + c.addr, envProtocol: "grpc", envTimeout: "200"})
+	c := otlptest.StartGRPC(t, otlptest.Options{})
+	c.Stop()
+	f := newForwarder(t, map[string]string{envEndpoint: "http://" + c.Addr, envProtocol: "grpc", envTimeout: "200"})
 	defer f.Shutdown(context.Background())
 
 	wrm, wdps := exportAndForget(t, f, 3)
@@ -596,9 +561,9 @@ func exportAndForget(t *testing.T, f *Forwarder, times int) (weak.Pointer[metric
 }
 
 func TestShutdownFlushes(t *testing.T) {
-	c := startGRPCCollector(t, "127.0.0.1:0", nil)
+	c := otlptest.StartGRPC(t, otlptest.Options{})
 	f := newForwarder(t, map[string]string{
-		envEndpoint:       "http://" + c.addr,
+		envEndpoint:       "http://" + c.Addr,
 		envProtocol:       "grpc",
 		envExportInterval: noTicks,
 	})
@@ -608,7 +573,7 @@ func TestShutdownFlushes(t *testing.T) {
 	if err := mp.Shutdown(context.Background()); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	pts := sumPoints(c.all(), "last.words")
+	pts := otlptest.SumPoints(c.Requests(), "last.words")
 	if len(pts) != 1 || pts[0].GetAsInt() != 42 {
 		t.Fatalf("after Shutdown the collector has %v, want one point of 42", pts)
 	}
@@ -625,11 +590,10 @@ func TestShutdownFlushes(t *testing.T) {
 // must not get the key or header values into errors or logs.
 func TestSecretsRedacted(t *testing.T) {
 	const token = "sekret-bearer-token-77"
-	c := startHTTPCollector(t, nil)
-	c.echo = true
-	logs := &syncBuffer{}
+	c := otlptest.StartHTTP(t, otlptest.Options{EchoHeaders: true})
+	logs := &testutil.SyncBuffer{}
 	f := newForwarder(t, map[string]string{
-		envEndpoint:       "http://" + c.addr,
+		envEndpoint:       "http://" + c.Addr,
 		envMackerelAPIKey: testKey,
 		envHeaders:        "Authorization=Bearer%20" + token,
 		envExportInterval: noTicks,
@@ -652,7 +616,7 @@ func TestSecretsRedacted(t *testing.T) {
 }
 
 func TestInsecureKeyWarns(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	f := newForwarder(t, map[string]string{
 		envEndpoint:       "http://127.0.0.1:1",
 		envMackerelAPIKey: testKey,
