@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"os"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -24,6 +25,7 @@ import (
 	"github.com/komachi-go/komachi/heartbeat"
 	"github.com/komachi-go/komachi/internal/plugintest"
 	"github.com/komachi-go/komachi/internal/testutil"
+	"github.com/komachi-go/komachi/internal/testutil/otlptest"
 )
 
 func TestMain(m *testing.M) {
@@ -281,7 +283,7 @@ func TestAttachToTheAppsProvider(t *testing.T) {
 // test), metrics arrive over real gRPC carrying Mackerel-Api-Key, gzip-
 // compressed, and /stats keeps working; Shutdown flushes.
 func TestForwardsToAnOTLPReceiver(t *testing.T) {
-	r := startReceiver(t)
+	r := otlptest.StartGRPC(t, otlptest.Options{})
 	api := startGraphDefsReceiver(t, "testkey123")
 	var logs testutil.SyncBuffer
 	b, srv := startBridge(t, env(t,
@@ -289,7 +291,7 @@ func TestForwardsToAnOTLPReceiver(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", // the spec's default is http/protobuf
 		"MACKEREL_APIBASE", api.URL,
 		"KOMACHI_MACKEREL_PREFIX", "shop",
-		"OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+r.addr,
+		"OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+r.Addr,
 		"OTEL_EXPORTER_OTLP_INSECURE", "true",
 		"OTEL_METRIC_EXPORT_INTERVAL", "100",
 	), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
@@ -297,23 +299,19 @@ func TestForwardsToAnOTLPReceiver(t *testing.T) {
 		t.Fatal("forwarding off with MACKEREL_APIKEY set")
 	}
 	c, _ := b.MeterProvider().Meter("app").Int64Counter("app.flushed.on.shutdown")
-	select {
-	case <-r.arrived:
-	case <-time.After(15 * time.Second):
-		t.Fatal("nothing arrived at the OTLP receiver")
-	}
+	testutil.Await(t, "a request at the OTLP receiver", r.Changed(), func() bool { return len(r.Requests()) > 0 })
 	if code, _ := get(t, srv.URL+"/ops/stats"); code != 200 {
 		t.Errorf("/stats = %d while forwarding", code)
 	}
-	if r.seen("go.goroutine.count") == 0 {
+	if !slices.Contains(otlptest.MetricNames(r.Requests()), "go.goroutine.count") {
 		t.Error("runtime metrics not forwarded")
 	}
-	md := r.allMetadata()[0]
-	if got := md.Get("mackerel-api-key"); len(got) != 1 || got[0] != "testkey123" {
+	first := r.Requests()[0]
+	if got := first.Header["mackerel-api-key"]; len(got) != 1 || got[0] != "testkey123" {
 		t.Errorf("Mackerel-Api-Key = %v", got)
 	}
-	if got := r.encodings(); len(got) == 0 || got[0] != "gzip" {
-		t.Errorf("request compression = %v, want gzip", got)
+	if got := first.Compression; got != "gzip" {
+		t.Errorf("request compression = %q, want gzip", got)
 	}
 	// The graph definitions of the first document, posted to the Mackerel
 	// API under the plugin's prefix.
@@ -334,7 +332,7 @@ func TestForwardsToAnOTLPReceiver(t *testing.T) {
 	if err := b.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if r.seen("app.flushed.on.shutdown") == 0 {
+	if !slices.Contains(otlptest.MetricNames(r.Requests()), "app.flushed.on.shutdown") {
 		t.Error("Shutdown did not flush the last values over OTLP")
 	}
 	if strings.Contains(logs.String(), "testkey123") {
