@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -31,12 +30,7 @@ import (
 func TestMain(m *testing.M) {
 	// Nothing from the machine running the tests: no forwarding to an
 	// endpoint of its own, no graph definitions posted with its key.
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "OTEL_") || strings.HasPrefix(name, "MACKEREL_") || strings.HasPrefix(name, "KOMACHI_") {
-			_ = os.Unsetenv(name)
-		}
-	}
+	testutil.ClearEnv()
 	goleak.VerifyTestMain(m,
 		// gRPC's and the OTel SDK's process-wide helpers, started once on first use.
 		goleak.IgnoreTopFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),
