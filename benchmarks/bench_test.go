@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"expvar"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
+	"go.opentelemetry.io/contrib/instrumentation/runtime"
 	"go.opentelemetry.io/otel/attribute"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
@@ -24,15 +27,40 @@ import (
 	"github.com/komachi-go/komachi/benchmarks/internal/harness"
 	"github.com/komachi-go/komachi/exporter"
 	"github.com/komachi-go/komachi/otelbridge"
+	"github.com/komachi-go/komachi/otelbridge/govitals"
 )
 
 var sizes = []int{100, 1000, 10000}
+
+// komachiRow is one komachi row of BenchmarkCollectRender: a selection of
+// what /stats serves.
+type komachiRow struct {
+	name  string
+	rules []exporter.Rule // before exporter.DefaultRules
+}
+
+// komachiRows are the selections measured. "komachi" serves everything
+// whole, as the Prometheus exporter does (and as /stats did before it had a
+// selection), so it is the row to compare with the earlier runs;
+// "komachi+selection=default" is what a user gets (the synthetic instruments
+// are an app's own: all their attributes, histograms count and p99);
+// "komachi+selection=merge" also merges the ten routes of every synthetic
+// histogram and counter into one line per method.
+var komachiRows = []komachiRow{
+	{"komachi", exporter.AllRules()},
+	{"komachi+selection=default", nil},
+	{"komachi+selection=merge", []exporter.Rule{
+		{Match: "app.*.duration", Stats: []string{"count", "p99"}, Keys: []string{"http.request.method"}},
+		{Match: "app.*.requests", Keys: []string{"http.request.method"}},
+	}},
+}
 
 // BenchmarkCollectRender measures one collection plus render:
 //
 //   - komachi: a ManualReader's Collect handed to exporter.Export, which is
 //     what komachi's PeriodicReader does once per window; the render
-//     includes the gzip copy it keeps for gzip clients.
+//     includes the gzip copy it keeps for gzip clients. One row per
+//     selection (komachiRows); leaves is the number of numbers served.
 //   - prometheus: the registry's Gather (which collects through the OTel
 //     exporter's reader) and the text exposition encoding, as one promhttp
 //     scrape does; prometheus+gzip adds the gzip promhttp applies when the
@@ -42,41 +70,101 @@ var sizes = []int{100, 1000, 10000}
 // timed), so that both exporters see active series, as in a service.
 func BenchmarkCollectRender(b *testing.B) {
 	for _, n := range sizes {
-		b.Run(fmt.Sprintf("komachi/series=%d", n), func(b *testing.B) { benchKomachi(b, n) })
+		for _, row := range komachiRows {
+			b.Run(fmt.Sprintf("%s/series=%d", row.name, n), func(b *testing.B) { benchKomachi(b, n, row.rules) })
+		}
 		b.Run(fmt.Sprintf("prometheus/series=%d", n), func(b *testing.B) { benchPrometheus(b, n, false) })
 		b.Run(fmt.Sprintf("prometheus+gzip/series=%d", n), func(b *testing.B) { benchPrometheus(b, n, true) })
 	}
 }
 
-func benchKomachi(b *testing.B, n int) {
+// komachiSetup is the komachi side of BenchmarkCollectRender: n synthetic
+// series on a provider read by a ManualReader with the exporter's
+// selectors, and once, which collects and exports.
+type komachiSetup struct {
+	exp   *exporter.Exporter
+	synth *harness.Synthetic
+	once  func() error
+}
+
+func newKomachi(tb testing.TB, n int, rules []exporter.Rule) *komachiSetup {
 	ctx := context.Background()
-	exp, err := exporter.New(exporter.WithMaxSeries(1 << 24))
+	opts := []exporter.Option{
+		exporter.WithMaxSeries(1 << 24), // every series is served: the bound is not what is measured
+		// The budget is checked as for a user; its one warning is not printed.
+		exporter.WithLogger(slog.New(slog.DiscardHandler)),
+	}
+	if rules != nil {
+		opts = append(opts, exporter.WithRules(rules...))
+	}
+	exp, err := exporter.New(opts...)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	reader := sdkmetric.NewManualReader(
 		sdkmetric.WithTemporalitySelector(exp.Temporality),
 		sdkmetric.WithAggregationSelector(exp.Aggregation),
 	)
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	b.Cleanup(func() { _ = mp.Shutdown(ctx) })
+	tb.Cleanup(func() { _ = mp.Shutdown(ctx) })
 	synth, err := harness.NewSynthetic(mp, n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var rm metricdata.ResourceMetrics
+	return &komachiSetup{exp: exp, synth: synth, once: func() error {
+		if err := reader.Collect(ctx, &rm); err != nil {
+			return err
+		}
+		return exp.Export(ctx, &rm)
+	}}
+}
+
+func benchKomachi(b *testing.B, n int, rules []exporter.Rule) {
+	k := newKomachi(b, n, rules)
+	once := func() {
+		if err := k.once(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	measure(b, n, k.synth, once, func() (int, int) {
+		body, gz := k.exp.Document()
+		return len(body), len(gz)
+	})
+	body, _ := k.exp.Document()
+	leaves, err := countLeaves(body)
 	if err != nil {
 		b.Fatal(err)
 	}
-	var rm metricdata.ResourceMetrics
-	once := func() {
-		if err := reader.Collect(ctx, &rm); err != nil {
-			b.Fatal(err)
-		}
-		if err := exp.Export(ctx, &rm); err != nil {
-			b.Fatal(err)
-		}
+	b.ReportMetric(float64(leaves), "leaves")
+}
+
+// countLeaves is the number of numbers in a /stats document: the Mackerel
+// metrics it makes.
+func countLeaves(doc []byte) (int, error) {
+	var v any
+	if err := json.Unmarshal(doc, &v); err != nil {
+		return 0, fmt.Errorf("the document is not JSON: %w", err)
 	}
-	measure(b, n, synth, once, func() (int, int) {
-		body, gz := exp.Document()
-		return len(body), len(gz)
-	})
+	var count func(any) (int, error)
+	count = func(v any) (int, error) {
+		switch v := v.(type) {
+		case float64:
+			return 1, nil
+		case map[string]any:
+			n := 0
+			for k, c := range v {
+				m, err := count(c)
+				if err != nil {
+					return 0, fmt.Errorf("%s.%w", k, err)
+				}
+				n += m
+			}
+			return n, nil
+		}
+		return 0, fmt.Errorf("%T: not a number or an object", v)
+	}
+	return count(v)
 }
 
 func benchPrometheus(b *testing.B, n int, gz bool) {
@@ -216,30 +304,89 @@ func BenchmarkServe(b *testing.B) {
 
 // BenchmarkBridge measures the two costs the bridge adds to an app that
 // runs it with its defaults: one collection of everything it records (Go
-// runtime, host, Go vitals, its own metrics) rendered to /stats, which
-// happens once per window (60 s by default); and one measurement of an
+// runtime, host, Go vitals, heartbeat, its own metrics) rendered to /stats,
+// which happens once per window (60 s by default); and one measurement of an
 // app's counter plus one of its histogram, against the no-op provider an
 // app without an SDK has.
+//
+// The bridge's /stats reader keeps out of the provider's ForceFlush and
+// collects only on its own clock, so the collection is measured on a probe:
+// a ManualReader added to a second bridge's provider, with a /stats
+// exporter's selectors and the producers the bridge's reader has, collected
+// and exported as that reader does once per window. "collect" renders with
+// the default rules (what the bridge serves), "collect-all" everything
+// whole (as /stats did before it had a selection).
 func BenchmarkBridge(b *testing.B) {
 	ctx := context.Background()
-	bridge, err := otelbridge.Start(ctx, otelbridge.WithWindow(time.Hour))
+	quiet := otelbridge.WithLogger(slog.New(slog.DiscardHandler))
+	probes := []struct {
+		name  string
+		rules []exporter.Rule
+		exp   *exporter.Exporter
+		r     *sdkmetric.ManualReader
+	}{{name: "collect"}, {name: "collect-all", rules: exporter.AllRules()}}
+	var popts []sdkmetric.Option
+	for i := range probes {
+		p := &probes[i]
+		exp, err := exporter.New(exporter.WithRules(p.rules...), exporter.WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.exp = exp
+		p.r = sdkmetric.NewManualReader(
+			sdkmetric.WithTemporalitySelector(exp.Temporality),
+			sdkmetric.WithAggregationSelector(exp.Aggregation),
+			sdkmetric.WithProducer(runtimeProducer()),
+			sdkmetric.WithProducer(govitals.NewProducer()),
+		)
+		popts = append(popts, sdkmetric.WithReader(p.r))
+	}
+	probed, err := otelbridge.Start(ctx, otelbridge.WithWindow(time.Hour), quiet, otelbridge.WithMeterProviderOptions(popts...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = probed.Shutdown(ctx) })
+	// What the bridge itself serves (its first document), to hold the
+	// probe's against.
+	rec := httptest.NewRecorder()
+	probed.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/stats", nil))
+	served, err := countLeaves(rec.Body.Bytes())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range probes {
+		b.Run(p.name, func(b *testing.B) {
+			var rm metricdata.ResourceMetrics
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := p.r.Collect(ctx, &rm); err != nil {
+					b.Fatal(err)
+				}
+				if err := p.exp.Export(ctx, &rm); err != nil {
+					b.Fatal(err)
+				}
+			}
+			body, _ := p.exp.Document()
+			leaves, err := countLeaves(body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(len(body)), "body-bytes")
+			b.ReportMetric(float64(leaves), "leaves")
+			if p.rules == nil {
+				b.ReportMetric(float64(served), "bridge-leaves")
+			}
+		})
+	}
+
+	// A bridge of its own, as an app has: the probes would add their
+	// aggregation to every measurement.
+	bridge, err := otelbridge.Start(ctx, otelbridge.WithWindow(time.Hour), quiet)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = bridge.Shutdown(ctx) })
 	mp := bridge.MeterProvider()
-
-	b.Run("collect", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := mp.ForceFlush(ctx); err != nil {
-				b.Fatal(err)
-			}
-		}
-		w := &discard{h: http.Header{}}
-		bridge.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/stats", nil))
-		b.ReportMetric(float64(w.n), "body-bytes")
-	})
 	for _, c := range []struct {
 		name string
 		mp   metric.MeterProvider
@@ -256,4 +403,13 @@ func BenchmarkBridge(b *testing.B) {
 			}
 		})
 	}
+}
+
+// runtimeProducer is the contrib producer of go.schedule.duration as the
+// bridge's reader has it: reading runtime/metrics at every collection.
+func runtimeProducer() sdkmetric.Producer {
+	if o, ok := runtime.WithMinimumReadMemStatsInterval(time.Nanosecond).(runtime.ProducerOption); ok {
+		return runtime.NewProducer(o)
+	}
+	return runtime.NewProducer()
 }

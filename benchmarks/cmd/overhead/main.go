@@ -92,7 +92,7 @@ func main() {
 }
 
 func run(o options) (*Report, error) {
-	for _, v := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "MACKEREL_APIKEY", "MACKEREL_API_KEY", otelbridge.EnvStatsWindow} {
+	for _, v := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "MACKEREL_APIKEY", "MACKEREL_API_KEY", otelbridge.EnvStatsWindow, otelbridge.EnvStatsSelect} {
 		if os.Getenv(v) != "" {
 			return nil, fmt.Errorf("%s is set: unset it, the app must run with the defaults", v)
 		}

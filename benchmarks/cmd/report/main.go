@@ -199,27 +199,59 @@ func median(vs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// collectRows are BenchmarkCollectRender's rows, in the order of the table:
+// komachi serving everything whole, komachi with a selection, and the
+// Prometheus exporter.
+var collectRows = []string{"komachi", "komachi+selection=default", "komachi+selection=merge", "prometheus", "prometheus+gzip"}
+
 func benchTables(w io.Writer, bench map[string]benchResult, g *goals) {
 	fmt.Fprint(w, "\n### Collection plus render, in process (median of the runs)\n\n")
-	fmt.Fprintln(w, "| series | komachi ns/series | prometheus ns/series | prometheus+gzip ns/series | komachi ÷ prometheus | komachi allocs/op | prometheus allocs/op | komachi B/op | prometheus B/op | komachi body (gzip) B | prometheus body (gzip) B |")
-	fmt.Fprintln(w, "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
-	var last []string
+	fmt.Fprintln(w, "| series | row | ns/series | ÷ prometheus | ÷ prometheus+gzip | allocs/op | B/op | leaves | body (gzip) B |")
+	fmt.Fprintln(w, "|--:|---|--:|--:|--:|--:|--:|--:|--:|")
+	var largest int
 	for _, n := range []int{100, 1000, 10000} {
-		k := bench[fmt.Sprintf("BenchmarkCollectRender/komachi/series=%d", n)]
 		p := bench[fmt.Sprintf("BenchmarkCollectRender/prometheus/series=%d", n)]
 		pg := bench[fmt.Sprintf("BenchmarkCollectRender/prometheus+gzip/series=%d", n)]
+		for _, row := range collectRows {
+			r := bench[fmt.Sprintf("BenchmarkCollectRender/%s/series=%d", row, n)]
+			if r == nil {
+				continue
+			}
+			largest = n
+			ratio := func(q benchResult) string {
+				if q == nil || q["ns/series"] == 0 {
+					return ""
+				}
+				return fmt.Sprintf("%.2f", r["ns/series"]/q["ns/series"])
+			}
+			leaves := ""
+			if v, ok := r["leaves"]; ok {
+				leaves = fmt.Sprintf("%.0f", v)
+			}
+			body := fmt.Sprintf("%.0f", r["body-bytes"])
+			if v, ok := r["gzip-bytes"]; ok {
+				if _, plain := r["body-bytes"]; plain {
+					body = fmt.Sprintf("%.0f (%.0f)", r["body-bytes"], v)
+				} else {
+					body = fmt.Sprintf("(%.0f)", v)
+				}
+			}
+			fmt.Fprintf(w, "| %d | %s | %.0f | %s | %s | %.0f | %.0f | %s | %s |\n",
+				n, row, r["ns/series"], ratio(p), ratio(pg), r["allocs/op"], r["B/op"], leaves, body)
+		}
+	}
+	p := bench[fmt.Sprintf("BenchmarkCollectRender/prometheus/series=%d", largest)]
+	pg := bench[fmt.Sprintf("BenchmarkCollectRender/prometheus+gzip/series=%d", largest)]
+	for _, row := range collectRows[:3] {
+		k := bench[fmt.Sprintf("BenchmarkCollectRender/%s/series=%d", row, largest)]
 		if k == nil || p == nil {
 			continue
 		}
-		ratio := k["ns/series"] / p["ns/series"]
-		fmt.Fprintf(w, "| %d | %.0f | %.0f | %.0f | %.2f | %.0f | %.0f | %.0f | %.0f | %.0f (%.0f) | %.0f (%.0f) |\n", n,
-			k["ns/series"], p["ns/series"], pg["ns/series"], ratio, k["allocs/op"], p["allocs/op"], k["B/op"], p["B/op"],
-			k["body-bytes"], k["gzip-bytes"], p["body-bytes"], pg["gzip-bytes"])
-		last = []string{strconv.Itoa(n), fmt.Sprint(ratio), fmt.Sprintf("%.0f vs %.0f ns/series (vs %.0f with gzip: %.2f×)", k["ns/series"], p["ns/series"], pg["ns/series"], k["ns/series"]/pg["ns/series"])}
-	}
-	if last != nil {
-		r, _ := strconv.ParseFloat(last[1], 64)
-		g.add("collection+render per series vs the Prometheus exporter, "+last[0]+" series", r, 0.5, true, last[2])
+		detail := fmt.Sprintf("%.0f vs %.0f ns/series", k["ns/series"], p["ns/series"])
+		if pg != nil {
+			detail += fmt.Sprintf(" (vs %.0f with gzip: %.2f×)", pg["ns/series"], k["ns/series"]/pg["ns/series"])
+		}
+		g.add(fmt.Sprintf("collection+render per series vs the Prometheus exporter, %d series, %s", largest, row), k["ns/series"]/p["ns/series"], 0.5, true, detail)
 	}
 
 	fmt.Fprint(w, "\n### One request in the handler, in process (1000 series; no network, no server)\n\n")
@@ -344,10 +376,14 @@ func overheadTable(w io.Writer, runs []overheadRun, bench map[string]benchResult
 	for _, d := range diffs {
 		fmt.Fprintln(w, d)
 	}
-	c, rb, rn := bench["BenchmarkBridge/collect"], bench["BenchmarkBridge/record/bridge"], bench["BenchmarkBridge/record/noop"]
+	c, ca, rb, rn := bench["BenchmarkBridge/collect"], bench["BenchmarkBridge/collect-all"], bench["BenchmarkBridge/record/bridge"], bench["BenchmarkBridge/record/noop"]
 	if c != nil && rb != nil && rn != nil {
-		fmt.Fprintf(w, "\nIn process (BenchmarkBridge): one collection of the default bridge, rendered to /stats: %.0f µs, %.0f allocs, %.0f B allocated (%.1f µs per second of a 60 s window); one counter Add plus one histogram Record: %.0f ns with the bridge, %.0f ns on the no-op provider.\n",
-			c["ns/op"]/1000, c["allocs/op"], c["B/op"], c["ns/op"]/1000/60, rb["ns/op"], rn["ns/op"])
+		fmt.Fprintf(w, "\nIn process (BenchmarkBridge): one collection of the default bridge, rendered to /stats with the default rules (%.0f leaves): %.0f µs, %.0f allocs, %.0f B allocated (%.1f µs per second of a 60 s window)",
+			c["leaves"], c["ns/op"]/1000, c["allocs/op"], c["B/op"], c["ns/op"]/1000/60)
+		if ca != nil {
+			fmt.Fprintf(w, "; everything whole (%.0f leaves): %.0f µs, %.0f allocs, %.0f B", ca["leaves"], ca["ns/op"]/1000, ca["allocs/op"], ca["B/op"])
+		}
+		fmt.Fprintf(w, "; one counter Add plus one histogram Record: %.0f ns with the bridge, %.0f ns on the no-op provider.\n", rb["ns/op"], rn["ns/op"])
 	}
 }
 

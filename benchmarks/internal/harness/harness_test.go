@@ -93,6 +93,17 @@ func TestContenders(t *testing.T) {
 	if _, ok := app["component0"]; !ok {
 		t.Errorf("/stats has no app.component0: %.300s", stats)
 	}
+	// Everything whole, as promhttp serves it: the runtime's and host's
+	// instruments, which the default selection leaves out, and all nine
+	// stats of a histogram.
+	hist, _ := app["component3"].(map[string]any)["duration"].(map[string]any)
+	if len(hist) != 9 {
+		t.Errorf("/stats serves %d stats of app.component3.duration, want all 9: %v", len(hist), hist)
+	}
+	system, _ := doc["system"].(map[string]any)
+	if _, ok := system["memory"]; !ok {
+		t.Errorf("/stats has no system.memory (the default selection's doing?): %.300s", stats)
+	}
 
 	ceilResp, ceil := get(t, env, harness.Ceiling, false)
 	if len(ceil) != len(stats) {
