@@ -49,6 +49,7 @@ type config struct {
 	mode        Mode
 	maxSeries   int
 	budget      int
+	history     int
 	gzipLevel   int
 	aggregation sdkmetric.AggregationSelector
 	rules       []Rule
@@ -134,6 +135,7 @@ func newConfig(opts []Option) (config, error) {
 		mode:        Windowed,
 		maxSeries:   DefaultMaxSeries,
 		budget:      DefaultBudget,
+		history:     DefaultHistory,
 		gzipLevel:   gzip.DefaultCompression,
 		aggregation: DefaultAggregation,
 	}
@@ -156,6 +158,9 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if c.budget < 0 {
 		return c, fmt.Errorf("exporter: WithBudget: must be >= 0, got %d", c.budget)
+	}
+	if c.history < 0 {
+		return c, fmt.Errorf("exporter: WithHistory: must be >= 0, got %d", c.history)
 	}
 	if c.logger == nil {
 		c.logger = slog.Default()

@@ -9,7 +9,8 @@
 // as JSON and as gzip-compressed JSON, and publishes both atomically.
 // [Exporter.Handler] serves them, as promhttp.HandlerFor serves a
 // registry, without a lock or an allocation per request;
-// [Exporter.GraphsHandler] serves their graph definitions.
+// [Exporter.GraphsHandler] serves their graph definitions, and
+// [Exporter.HistoryHandler] the last windows' documents (see History).
 //
 // # What it serves
 //
@@ -61,6 +62,20 @@
 // window with nothing in it serves 0 for every stat. In the [Cumulative]
 // mode monotonic sums are running totals, for mackerel-plugin-json's -diff
 // flag.
+//
+// # History
+//
+// The exporter keeps the leaves of the last documents, by default
+// [DefaultHistory] (two hours of 60 s windows; [WithHistory] sets it, 0 turns
+// it off), and renders them once per export, next to the document, as one
+// JSON object: the time of each export, oldest first, and per leaf path
+// (dotted, without a prefix, keys sorted) one value per window, exactly as
+// that window's /stats wrote it, or null where the leaf was absent
+// ([Exporter.History]). It is what a page draws the graphs of the last hours
+// from on its first load. Its memory follows what it shows: each path holds
+// the text of its values, a path absent from every window held is
+// forgotten, and at most [WithMaxSeries] paths are held. A history of more
+// than 512 KiB (some 350 series over two hours) has no gzip copy.
 //
 // # Nothing lost silently
 //

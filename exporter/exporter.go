@@ -25,11 +25,13 @@ var ErrShutdown = fmt.Errorf("exporter: %w", sdkmetric.ErrExporterShutdown)
 type Exporter struct {
 	cfg config
 
-	doc    atomic.Pointer[document]
-	graphs atomic.Pointer[graphSet]
+	doc     atomic.Pointer[document]
+	histDoc atomic.Pointer[document] // the history JSON; see History
+	graphs  atomic.Pointer[graphSet]
 
-	mu     sync.Mutex // serializes Export; guards b
+	mu     sync.Mutex // serializes Export; guards b and hist
 	b      *builder
+	hist   *history  // nil when WithHistory(0)
 	gzPool sync.Pool // of *gzip.Writer; see compress
 
 	shutdown   atomic.Bool
@@ -59,6 +61,9 @@ func New(opts ...Option) (*Exporter, error) {
 		return nil, err
 	}
 	e := &Exporter{cfg: cfg, b: newBuilder(cfg)}
+	if cfg.history > 0 {
+		e.hist = newHistory(cfg.history, cfg.maxSeries)
+	}
 	e.gzPool.New = func() any {
 		w, _ := gzip.NewWriterLevel(nil, cfg.gzipLevel) // the level was checked by newConfig
 		return w
@@ -100,11 +105,16 @@ func (e *Exporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) e
 	defer e.mu.Unlock()
 
 	body, res := e.b.build(rm)
-	gzipped, err := e.compress(body)
+	gzipped, err := compress(&e.gzPool, body, int(e.stats.gzBytes.Load())+512)
 	if err != nil {
 		return fmt.Errorf("exporter: gzip: %w", err)
 	}
 	e.doc.Store(&document{body: body, gzipped: gzipped})
+	if e.hist != nil {
+		if err := e.publishHistory(start.Unix()); err != nil {
+			return fmt.Errorf("exporter: gzip history: %w", err)
+		}
+	}
 	if res.graphs != nil {
 		var version uint64 = 1
 		if g := e.graphs.Load(); g != nil {
@@ -132,15 +142,16 @@ func (e *Exporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) e
 	return nil
 }
 
-// compress returns body gzip-compressed into a new slice, sized from the
-// previous one. A gzip writer holds about 800 KB of compressor state once it
-// has written: kept between exports a minute apart, it was most of the live
-// heap the bridge adds to an app. A pool keeps it across exports that come
-// fast and lets the GC take it back between windows.
-func (e *Exporter) compress(body []byte) ([]byte, error) {
-	zw := e.gzPool.Get().(*gzip.Writer)
-	defer e.gzPool.Put(zw)
-	out := &sliceWriter{b: make([]byte, 0, e.stats.gzBytes.Load()+512)}
+// compress returns body gzip-compressed by a writer of pool (of
+// *gzip.Writer) into a new slice of capacity hint (the previous copy's size
+// and a margin). A gzip writer holds about 800 KB of compressor state once
+// it has written: kept between exports a minute apart, it was most of the
+// live heap the bridge adds to an app. A pool keeps it across exports that
+// come fast and lets the GC take it back between windows.
+func compress(pool *sync.Pool, body []byte, hint int) ([]byte, error) {
+	zw := pool.Get().(*gzip.Writer)
+	defer pool.Put(zw)
+	out := &sliceWriter{b: make([]byte, 0, hint)}
 	zw.Reset(out)
 	if _, err := zw.Write(body); err != nil {
 		return nil, err
