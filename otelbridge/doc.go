@@ -2,8 +2,9 @@
 // runtime, host and vital metrics, the /stats exporter on a reader of
 // komachi's own clock (60 s windows on the minute, untouched by the app's
 // ForceFlush), one handler serving /heartbeat and /livez (package
-// heartbeat), /stats and /stats/graphs (the exporter's), and OTLP
-// forwarding to Mackerel or any collector when the environment asks for it.
+// heartbeat), /stats, /stats/graphs and /stats/history (the exporter's) and
+// a live page of their graphs at /, and OTLP forwarding to Mackerel or any
+// collector when the environment asks for it.
 //
 //	bridge, err := otelbridge.Start(ctx)
 //	if err != nil { … }
@@ -26,12 +27,14 @@
 // # Guarding /stats
 //
 // A guard (a bearer token, an allow-list) is ordinary middleware. To guard
-// /stats alone, mount it on the more specific pattern and leave the probes
+// /stats and what lies under it (/stats/graphs, /stats/history, which the
+// page reads), mount it on the more specific patterns and leave the probes
 // open:
 //
 //	ops := http.StripPrefix("/ops", bridge.Handler())
 //	mux.Handle("/ops/", ops)
 //	mux.Handle("/ops/stats", requireBearer(token, ops)) // your middleware; see the Bridge.Handler example
+//	mux.Handle("/ops/stats/", requireBearer(token, ops))
 //
 // # Resource and global state
 //
@@ -59,6 +62,21 @@
 // the plugin's prefix ([WithMackerelPrefix], KOMACHI_MACKEREL_PREFIX); with
 // MACKEREL_APIKEY set, Start also posts them to Mackerel's API at start and
 // whenever the set of graphs changes ([WithoutGraphDefs] to stop).
+//
+// # The page
+//
+// The mount point itself (/ops/ in the example) serves a page that draws,
+// offline and with no Mackerel account, the graphs Mackerel will draw from
+// /stats: one chart per graph definition of /stats/graphs, in its unit, over
+// the windows of /stats/history (two hours of 60 s windows on the first
+// load, then one more each window), under a header with the metric count
+// against the budget (exporter.DefaultBudget), the window, the heartbeat's
+// verdict per vital and the time of the last window. Its script and styles
+// are embedded in the binary and fetched relative to the page, so it works
+// read-only below any prefix, and its JSON behind the guard of /stats
+// (a browser passes a guard of cookies, basic auth or addresses; not a
+// bearer token); its Content-Security-Policy allows nothing inline and
+// nothing from another origin.
 //
 // # Environment
 //

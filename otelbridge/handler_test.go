@@ -36,12 +36,12 @@ func serve(h http.Handler, method, target string) answer {
 	return answer{w.Code, w.Header().Get("Content-Type"), w.Header().Get("Cache-Control"), w.Header().Get("Allow"), w.Body.String()}
 }
 
-// The one handler mounts the heartbeat's paths and the exporter's /stats
-// under one prefix; anything else is 404.
+// The one handler mounts the page, the heartbeat's paths and the
+// exporter's /stats under one prefix; anything else is 404.
 func TestHandlerRoutes(t *testing.T) {
 	b, srv := startBridge(t, env(t))
 	h := http.StripPrefix("/ops", b.Handler())
-	notFound := "404 page not found: komachi serves /heartbeat, /livez, /stats and /stats/graphs below its mount point\n"
+	notFound := "404 page not found: komachi serves / (the page), /heartbeat, /livez, /stats, /stats/graphs and /stats/history below its mount point\n"
 	for _, tc := range []struct {
 		method, target string
 		code           int
@@ -51,9 +51,20 @@ func TestHandlerRoutes(t *testing.T) {
 		{"GET", "/ops/livez", 200, "text/plain; charset=utf-8", "livez:ok"},
 		{"GET", "/ops/stats", 200, "application/json", ""},
 		{"HEAD", "/ops/stats", 200, "application/json", ""},
+		{"GET", "/ops/stats/graphs", 200, "application/json", ""},
+		{"GET", "/ops/stats/history", 200, "application/json", ""},
+		{"HEAD", "/ops/stats/history", 200, "application/json", ""},
+		{"GET", "/ops/", 200, "text/html; charset=utf-8", ""},
+		{"HEAD", "/ops/", 200, "text/html; charset=utf-8", ""},
+		{"GET", "/ops/page.js", 200, "text/javascript; charset=utf-8", ""},
+		{"GET", "/ops/page.css", 200, "text/css; charset=utf-8", ""},
+		{"GET", "/ops/favicon.svg", 200, "image/svg+xml", ""},
 		{"POST", "/ops/stats", 405, "text/plain; charset=utf-8", "405 method not allowed: use GET or HEAD\n"},
+		{"POST", "/ops/stats/history", 405, "text/plain; charset=utf-8", "405 method not allowed: use GET or HEAD\n"},
 		{"POST", "/ops/heartbeat", 405, "text/plain; charset=utf-8", "405 method not allowed: use GET or HEAD\n"},
-		{"GET", "/ops/", 404, "text/plain; charset=utf-8", notFound},
+		{"POST", "/ops/", 405, "text/plain; charset=utf-8", "405 method not allowed: use GET or HEAD\n"},
+		{"GET", "/ops/index.html", 404, "text/plain; charset=utf-8", notFound},
+		{"GET", "/ops/stats/history/", 404, "text/plain; charset=utf-8", notFound},
 		{"GET", "/ops/stats/", 404, "text/plain; charset=utf-8", notFound},
 		{"GET", "/ops/stats.json", 404, "text/plain; charset=utf-8", notFound},
 		{"GET", "/ops/heartbeat/x", 404, "text/plain; charset=utf-8", notFound},
@@ -70,8 +81,10 @@ func TestHandlerRoutes(t *testing.T) {
 			t.Errorf("%s %s: Cache-Control %q, want no-store", tc.method, tc.target, got.cache)
 		}
 	}
-	if got := serve(h, "HEAD", "/ops/stats"); got.body != "" {
-		t.Errorf("HEAD /ops/stats has a body")
+	for _, target := range []string{"/ops/stats", "/ops/stats/history", "/ops/"} {
+		if got := serve(h, "HEAD", target); got.body != "" {
+			t.Errorf("HEAD %s has a body", target)
+		}
 	}
 
 	// Through net/http, mackerel-plugin-json's way: gzip, decompressed.
@@ -85,6 +98,33 @@ func TestHandlerRoutes(t *testing.T) {
 	if !res.Uncompressed || string(body) != string(want) {
 		t.Errorf("/ops/stats over HTTP: Uncompressed %v, %d bytes; want the document, gzipped on the wire", res.Uncompressed, len(body))
 	}
+}
+
+// The page states the bridge's window, the exporter's budget and the
+// Mackerel prefix, with its guard headers, and its history is the
+// exporter's.
+func TestHandlerPage(t *testing.T) {
+	b, _ := startBridge(t, env(t), WithWindow(90*time.Second), WithMackerelPrefix("shop"))
+	h := http.StripPrefix("/ops", b.Handler())
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/ops/", nil))
+	body := w.Body.String()
+	for _, want := range []string{`data-window-seconds="90"`, `data-budget="20"`, `data-prefix="shop"`, `<script src="page.js" defer></script>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("GET /ops/: no %s in the page", want)
+		}
+	}
+	if got := w.Header().Get("Content-Security-Policy"); !strings.HasPrefix(got, "default-src 'none'; ") {
+		t.Errorf("GET /ops/: Content-Security-Policy %q", got)
+	}
+	if got, want := serve(h, "GET", "/ops/stats/history").body, history(b); got != want || !strings.HasPrefix(got, `{"times":[`) {
+		t.Errorf("GET /ops/stats/history = %.80q…, want the exporter's history %.80q…", got, want)
+	}
+}
+
+func history(b *Bridge) string {
+	body, _ := b.stats.Exporter().History()
+	return string(body)
 }
 
 // Before Start readiness fails and /stats has no document; liveness holds

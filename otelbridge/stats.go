@@ -18,6 +18,7 @@ import (
 	"github.com/komachi-go/komachi/heartbeat"
 	"github.com/komachi-go/komachi/otelbridge/govitals"
 	"github.com/komachi-go/komachi/otelbridge/internal/graphdefs"
+	"github.com/komachi-go/komachi/otelbridge/internal/page"
 	"github.com/komachi-go/komachi/otelbridge/internal/window"
 )
 
@@ -90,7 +91,14 @@ func newStats(cfg config) (*Stats, error) {
 		}
 	}
 	s.heartbeat.Store(pending)
-	s.ops = &opsHandler{stats: s, document: exp.Handler(), graphs: exp.GraphsHandler(cfg.prefix)}
+	// The exporter does not say what budget WithExporterOptions gave it:
+	// the page states the default one.
+	pg, err := page.New(page.Config{Window: cfg.window, Budget: exporter.DefaultBudget, Prefix: cfg.prefix})
+	if err != nil {
+		return nil, fmt.Errorf("otelbridge: the page: %w", err)
+	}
+	s.ops = &opsHandler{stats: s, document: exp.Handler(), graphs: exp.GraphsHandler(cfg.prefix),
+		history: exp.HistoryHandler(), page: pg}
 	return s, nil
 }
 
@@ -115,25 +123,32 @@ var notStarted = heartbeat.VitalFunc("komachi", func(context.Context) error {
 	return errors.New("otelbridge: not started")
 })
 
-// opsHandler routes below the mount point: /heartbeat and /livez to the
-// heartbeat handler, /stats to the exporter's. Each endpoint is one case.
+// opsHandler routes below the mount point: the page and its assets to the
+// page's handler, /heartbeat and /livez to the heartbeat handler, /stats and
+// what lies under it to the exporter's. Each endpoint is one case.
 type opsHandler struct {
 	stats    *Stats
 	document http.Handler
 	graphs   http.Handler
+	history  http.Handler
+	page     http.Handler
 }
 
 func (h *opsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
+	case "/", "/page.js", "/page.css", "/favicon.svg":
+		h.page.ServeHTTP(w, r)
 	case "/heartbeat", "/livez":
 		h.stats.heartbeat.Load().ServeHTTP(w, r)
 	case "/stats":
 		h.document.ServeHTTP(w, r)
 	case "/stats/graphs":
 		h.graphs.ServeHTTP(w, r)
+	case "/stats/history":
+		h.history.ServeHTTP(w, r)
 	default:
 		w.Header()["Cache-Control"] = noStore
-		http.Error(w, "404 page not found: komachi serves /heartbeat, /livez, /stats and /stats/graphs below its mount point", http.StatusNotFound)
+		http.Error(w, "404 page not found: komachi serves / (the page), /heartbeat, /livez, /stats, /stats/graphs and /stats/history below its mount point", http.StatusNotFound)
 	}
 }
 
@@ -148,9 +163,11 @@ var noStore = []string{"no-store"}
 func (s *Stats) Reader() sdkmetric.Reader { return s.reader.Reader() }
 
 // Handler answers /heartbeat and /livez (package heartbeat), /stats (the
-// exporter's handler) and /stats/graphs (its graph definitions, named under
+// exporter's handler), /stats/graphs (its graph definitions, named under
 // WithMackerelPrefix or KOMACHI_MACKEREL_PREFIX, or a ?prefix= of the
-// request) relative to where it is mounted:
+// request), /stats/history (the leaves of the last windows) and / (the live
+// page that draws them, with /page.js, /page.css and /favicon.svg) relative
+// to where it is mounted:
 //
 //	mux.Handle("/ops/", http.StripPrefix("/ops", stats.Handler()))
 //
