@@ -97,6 +97,10 @@ func WithBudget(n int) Option {
 	return optionFunc(func(c config) config { c.budget = n; return c })
 }
 
+// Budget is the number of leaves above which the exporter warns (WithBudget):
+// what a page or a report compares komachi.exporter.metrics with.
+func (e *Exporter) Budget() int { return e.cfg.budget }
+
 // WithLogger sets where the exporter reports what needs a person's
 // attention (the budget exceeded); the default is slog.Default().
 func WithLogger(l *slog.Logger) Option {

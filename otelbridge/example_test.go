@@ -88,8 +88,10 @@ func requireBearer(token string, next http.Handler) http.Handler {
 }
 
 // A guard on /stats alone is ordinary middleware on the more specific
-// pattern; the probes under /ops stay open. mackerel-plugin-json sends the
-// token with -header "Authorization: Bearer <token>".
+// patterns: /ops/stats and what lies under it (/ops/stats/graphs and
+// /ops/stats/history, which the page at /ops/ reads); the probes under /ops
+// stay open. mackerel-plugin-json sends the token with
+// -header "Authorization: Bearer <token>".
 func ExampleBridge_Handler_guardStats() {
 	ctx := context.Background()
 	bridge, err := otelbridge.Start(ctx)
@@ -102,10 +104,12 @@ func ExampleBridge_Handler_guardStats() {
 	mux := http.NewServeMux()
 	mux.Handle("/ops/", ops)
 	mux.Handle("/ops/stats", requireBearer("s3cret", ops))
+	mux.Handle("/ops/stats/", requireBearer("s3cret", ops))
 
 	for _, tc := range []struct{ path, authorization string }{
 		{"/ops/heartbeat", ""},
 		{"/ops/stats", ""},
+		{"/ops/stats/history", ""},
 		{"/ops/stats", "Bearer s3cret"},
 	} {
 		r := httptest.NewRequest("GET", tc.path, nil)
@@ -119,5 +123,6 @@ func ExampleBridge_Handler_guardStats() {
 	// Output:
 	// /ops/heartbeat 200 text/plain; charset=utf-8
 	// /ops/stats 401 text/plain; charset=utf-8
+	// /ops/stats/history 401 text/plain; charset=utf-8
 	// /ops/stats 200 application/json
 }

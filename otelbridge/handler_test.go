@@ -104,12 +104,14 @@ func TestHandlerRoutes(t *testing.T) {
 // Mackerel prefix, with its guard headers, and its history is the
 // exporter's.
 func TestHandlerPage(t *testing.T) {
-	b, _ := startBridge(t, env(t), WithWindow(90*time.Second), WithMackerelPrefix("shop"))
+	// The budget the page states is the exporter's, as configured.
+	b, _ := startBridge(t, env(t), WithWindow(90*time.Second), WithMackerelPrefix("shop"),
+		WithExporterOptions(exporter.WithBudget(27)))
 	h := http.StripPrefix("/ops", b.Handler())
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/ops/", nil))
 	body := w.Body.String()
-	for _, want := range []string{`data-window-seconds="90"`, `data-budget="20"`, `data-prefix="shop"`, `<script src="page.js" defer></script>`} {
+	for _, want := range []string{`data-window-seconds="90"`, `data-budget="27"`, `data-prefix="shop"`, `<script src="page.js" defer></script>`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("GET /ops/: no %s in the page", want)
 		}

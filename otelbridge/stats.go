@@ -91,9 +91,7 @@ func newStats(cfg config) (*Stats, error) {
 		}
 	}
 	s.heartbeat.Store(pending)
-	// The exporter does not say what budget WithExporterOptions gave it:
-	// the page states the default one.
-	pg, err := page.New(page.Config{Window: cfg.window, Budget: exporter.DefaultBudget, Prefix: cfg.prefix})
+	pg, err := page.New(page.Config{Window: cfg.window, Budget: exp.Budget(), Prefix: cfg.prefix})
 	if err != nil {
 		return nil, fmt.Errorf("otelbridge: the page: %w", err)
 	}

@@ -154,6 +154,7 @@ func run(logger *slog.Logger, addr string, drain time.Duration) error {
 	}
 	base := "http://" + displayAddr(lis.Addr())
 	fmt.Fprintf(os.Stderr, `komachi example listening on %[1]s
+  the page   %[1]s/ops/            (the graphs Mackerel will draw)
   readiness  %[1]s/ops/heartbeat   (verbose: %[1]s/ops/heartbeat?verbose)
   liveness   %[1]s/ops/livez
   metrics    %[1]s/ops/stats       (graph definitions: %[1]s/ops/stats/graphs)
