@@ -66,7 +66,8 @@
     lo = Math.min(0, lo);
     if (!(hi > lo)) hi = lo + 1;
     const s = scaleFor(unit, Math.max(Math.abs(lo), Math.abs(hi)));
-    const integral = unit === 'integer' && s.div === 1;
+    // Whole steps where a fraction means nothing: counts, and bytes shown in B.
+    const integral = (unit === 'integer' || unit === 'bytes') && s.div === 1;
     const step = niceStep((hi - lo) / s.div, integral);
     const first = Math.floor(lo / s.div / step) * step;
     const last = Math.ceil(hi / s.div / step) * step;
@@ -354,6 +355,7 @@
 
   const LIVE_NOTICE = 'stats/history is off (exporter.WithHistory(0)): the graphs show the windows since this page opened.';
   let lastTime = 0;  // the latest window drawn
+  let windowsSoFar = 0; // windows in the last history read
   let retry = 2;     // seconds before the next try when no new window came
 
   // poll reads the heartbeat and the history, draws what is new, and plans
@@ -377,6 +379,7 @@
           if (changed) seriesKeys = keys;
         }
         const times = r.json.times || [];
+        windowsSoFar = times.length;
         const t = times.length ? times[times.length - 1] : 0;
         if (graphs !== null && (t !== lastTime || changed)) render(r.json);
         if (graphs !== null && t > lastTime) {
@@ -389,9 +392,12 @@
         }
       }
       setError('');
+      // A first window is a point, not a line yet: say when lines come.
+      const first = !live && windowsSoFar === 1 ?
+        'One window so far: each chart draws a line from the second window on, about ' + windowSeconds + ' s after the first.' : '';
       const notice = byId('notice');
-      notice.textContent = live ? LIVE_NOTICE : '';
-      notice.hidden = !live;
+      notice.textContent = live ? LIVE_NOTICE : first;
+      notice.hidden = !notice.textContent;
     } catch (err) {
       setError('Could not read the endpoints of komachi (' + err.message + '); trying again soon.');
     }
