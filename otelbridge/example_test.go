@@ -110,6 +110,7 @@ func ExampleBridge_Handler_guardStats() {
 		{"/ops/heartbeat", ""},
 		{"/ops/stats", ""},
 		{"/ops/stats/history", ""},
+		{"/ops/stats%2Fhistory", ""}, // one segment to the mux, so unguarded: not served either
 		{"/ops/stats", "Bearer s3cret"},
 	} {
 		r := httptest.NewRequest("GET", tc.path, nil)
@@ -124,5 +125,6 @@ func ExampleBridge_Handler_guardStats() {
 	// /ops/heartbeat 200 text/plain; charset=utf-8
 	// /ops/stats 401 text/plain; charset=utf-8
 	// /ops/stats/history 401 text/plain; charset=utf-8
+	// /ops/stats%2Fhistory 404 text/plain; charset=utf-8
 	// /ops/stats 200 application/json
 }

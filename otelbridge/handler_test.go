@@ -67,6 +67,10 @@ func TestHandlerRoutes(t *testing.T) {
 		{"GET", "/ops/stats/history/", 404, "text/plain; charset=utf-8", notFound},
 		{"GET", "/ops/stats/", 404, "text/plain; charset=utf-8", notFound},
 		{"GET", "/ops/stats.json", 404, "text/plain; charset=utf-8", notFound},
+		// An escaped slash is one segment to the app's mux, past a guard on
+		// /ops/stats/: it must not reach what lies under /stats.
+		{"GET", "/ops/stats%2Fhistory", 404, "text/plain; charset=utf-8", notFound},
+		{"GET", "/ops/stats%2Fgraphs", 404, "text/plain; charset=utf-8", notFound},
 		{"GET", "/ops/heartbeat/x", 404, "text/plain; charset=utf-8", notFound},
 		{"DELETE", "/ops/nope", 404, "text/plain; charset=utf-8", notFound},
 	} {

@@ -133,7 +133,14 @@ type opsHandler struct {
 }
 
 func (h *opsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch r.URL.Path {
+	// Route on the path as sent: /stats%2Fhistory is one segment to the
+	// app's mux, which a guard on /ops/stats/ does not match, so it must not
+	// become /stats/history here (r.URL.Path holds it unescaped).
+	path := r.URL.Path
+	if r.URL.RawPath != "" {
+		path = r.URL.EscapedPath()
+	}
+	switch path {
 	case "/", "/page.js", "/page.css", "/favicon.svg":
 		h.page.ServeHTTP(w, r)
 	case "/heartbeat", "/livez":
