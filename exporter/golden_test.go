@@ -158,8 +158,8 @@ func goldenCases() []goldenCase {
 				QuantileValues: []metricdata.QuantileValue{{Quantile: 0, Value: 0.01}, {Quantile: 0.5, Value: 0.1}, {Quantile: 0.999, Value: 0.9}, {Quantile: 1, Value: 1.2}},
 			}}}},
 		))},
-		// a.b and a.b.c no longer collide (a.b.b, a.b.c.c); x.y's line z
-		// and x.y.z do, and so do a histogram's stats with and without
+		// a.b and a.b.c do not collide (a.b.b, a.b.c.c); x.y's line z and
+		// x.y.z do, and so do a histogram's stats with and without
 		// attributes (h.p99 beside h.p99.v).
 		{name: "collision_scalar_and_object", rm: rmOf(scope("s",
 			gaugeI("a.b", ptI(1, none)),

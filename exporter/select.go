@@ -74,7 +74,10 @@ func DefaultRules() []Rule {
 	return []Rule{
 		{Match: "go.goroutine.count"},
 		{Match: "go.schedule.duration", Stats: []string{"p99"}},
-		{Match: "go.cpu.time", Keys: []string{"go.cpu.state=user|gc"}, Stacked: true},
+		// The process's CPU time, user and system together: runtime/metrics
+		// refreshes go.cpu.time only at the end of a GC cycle, so a window
+		// without one would read 0.
+		{Match: "process.cpu.time", Merge: true},
 		{Match: "process.context_switches", Merge: true},
 		{Match: "go.memory.gc.cycles"},
 		{Match: "go.memory.allocated"},
@@ -200,8 +203,8 @@ func compileRule(r Rule) (*compiledRule, error) {
 	if r.Match == "" {
 		return nil, errors.New("empty instrument name or pattern")
 	}
-	if strings.ContainsAny(r.Match, ":@;") {
-		return nil, fmt.Errorf("%q: an instrument pattern holds no ':', '@' or ';'", r.Match)
+	if strings.ContainsAny(r.Match, ":@;, \t\n|=") {
+		return nil, fmt.Errorf("%q: an instrument pattern holds no white space nor any of : @ ; , | =", r.Match)
 	}
 	c := &compiledRule{Rule: r, parts: strings.Split(r.Match, "*"), stats: allStats}
 	if len(r.Stats) > 0 {
@@ -223,12 +226,20 @@ func compileRule(r Rule) (*compiledRule, error) {
 	for _, k := range r.Keys {
 		key, values, hasValues := strings.Cut(k, "=")
 		key = strings.TrimSpace(key)
-		if key == "" {
+		switch {
+		case key == "":
 			return nil, fmt.Errorf("%s: empty attribute key", r.Match)
+		case strings.ContainsAny(key, "@:;|, \t\n"):
+			return nil, fmt.Errorf("%s: attribute key %q holds white space or one of @ : ; | ,", r.Match, key)
+		case slices.ContainsFunc(c.keys, func(f keyFilter) bool { return f.key == attribute.Key(key) }):
+			return nil, fmt.Errorf("%s: attribute key %q given twice", r.Match, key)
 		}
 		f := keyFilter{key: attribute.Key(key)}
 		if hasValues {
 			f.values = strings.Split(values, "|")
+			if slices.Contains(f.values, "") {
+				return nil, fmt.Errorf("%s: attribute key %q: an empty value in its list", r.Match, key)
+			}
 			c.filters = true
 		}
 		c.keys = append(c.keys, f)

@@ -55,6 +55,13 @@ func TestParseRulesErrors(t *testing.T) {
 		{"h@=v", "h: empty attribute key"},
 		// ':' starts the stats: a name with one is a name and a stat.
 		{"a:b", `unknown stat "b"`},
+		// What the syntax would otherwise take silently.
+		{"a b", "holds no white space"},
+		{"a@@b", `attribute key "@b" holds white space or one of`},
+		{"a@b,b", `attribute key "b" given twice`},
+		{"a:count@x=1|2,x=3", `attribute key "x" given twice`},
+		{"a@b=|", `attribute key "b": an empty value in its list`},
+		{"a@b=", `attribute key "b": an empty value in its list`},
 	} {
 		_, err := ParseRules(tc.in)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -70,7 +77,7 @@ func TestRulesErrorsThroughTheGoAPI(t *testing.T) {
 		want string
 	}{
 		{Rule{Match: "h", Merge: true, Keys: []string{"k"}}, "h: Merge keeps no key, but Keys lists 1"},
-		{Rule{Match: "a:b"}, `"a:b": an instrument pattern holds no ':', '@' or ';'`},
+		{Rule{Match: "a:b"}, `"a:b": an instrument pattern holds no white space nor any of : @ ; , | =`},
 		{Rule{Match: "a@b"}, "an instrument pattern holds no"},
 		{Rule{Match: "a;b"}, "an instrument pattern holds no"},
 		{Rule{}, "empty instrument name or pattern"},
@@ -187,7 +194,9 @@ func TestSelectionLookup(t *testing.T) {
 		"go.memory.gc.pause.duration":   "go.memory.gc.pause.duration:p99",
 		"go.processor.limit":            "-go.*",
 		"go.config.gogc":                "-go.*",
-		"process.cpu.time":              "-process.*",
+		"process.cpu.time":              "process.cpu.time@",
+		"process.memory.usage":          "-process.*",
+		"go.cpu.time":                   "-go.*",
 		"process.thread.count":          "process.thread.count",
 		"system.cpu.time":               "-system.*",
 		"komachi.exporter.exports":      "-komachi.*",

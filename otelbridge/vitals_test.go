@@ -29,8 +29,7 @@ func TestEveryGoVitalAfterOneWindow(t *testing.T) {
 	for seed, name := range map[string]string{
 		"process_count":                 "go.goroutine.count.count",
 		"run_queue":                     "go.schedule.duration.p99",
-		"reductions":                    "go.cpu.time.user",
-		"scheduler_usage":               "go.cpu.time.gc",
+		"reductions, scheduler_usage":   "process.cpu.time.time",
 		"context_switches":              "process.context_switches.context_switches",
 		"gc.count":                      "go.memory.gc.cycles.cycles",
 		"gc.words_reclaimed":            "go.memory.allocated.allocated",

@@ -35,7 +35,7 @@ var seedVitals = []struct {
 }{
 	{"process_count", []string{"basic.go.goroutine.count.count"}},
 	{"run_queue", []string{"basic.go.schedule.duration.p99"}},
-	{"reductions, scheduler_usage (with the agent's container.cpu.*)", []string{"basic.go.cpu.time.user", "basic.go.cpu.time.gc"}},
+	{"reductions, scheduler_usage (with the agent's container.cpu.*)", []string{"basic.process.cpu.time.time"}},
 	{"context_switches", []string{"basic.process.context_switches.context_switches"}},
 	{"gc.count", []string{"basic.go.memory.gc.cycles.cycles"}},
 	{"gc.words_reclaimed", []string{"basic.go.memory.allocated.allocated"}},
