@@ -166,6 +166,9 @@ func newConfig(opts []Option) (config, error) {
 	if c.history < 0 {
 		return c, fmt.Errorf("exporter: WithHistory: must be >= 0, got %d", c.history)
 	}
+	if c.history > MaxHistory {
+		return c, fmt.Errorf("exporter: WithHistory: at most %d windows (a week of minutes), got %d", MaxHistory, c.history)
+	}
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}

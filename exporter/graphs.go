@@ -160,7 +160,9 @@ func graphDef(mc *metricCache, group groupKind, name string) Graph {
 // one: the prefix must be the one mackerel-plugin-json runs with
 // (-prefix), since Mackerel names the metrics custom.<prefix>.…. It answers
 // like Handler: GET and HEAD, 503 before the first export, 400 for a prefix
-// that is not a metric name, 405 otherwise, with "Cache-Control: no-store"
+// that is not a metric name or starts with custom (the agent adds custom.
+// itself), 405 otherwise; an empty prefix gives the bare group names. With
+// "Cache-Control: no-store"
 // and "X-Content-Type-Options: nosniff". It renders per request: it is for
 // people and set-up scripts, not for every scrape.
 func (e *Exporter) GraphsHandler(defaultPrefix string) http.Handler {
@@ -179,7 +181,7 @@ func (e *Exporter) GraphsHandler(defaultPrefix string) http.Handler {
 		if p, ok := r.URL.Query()["prefix"]; ok && len(p) > 0 {
 			prefix = p[0]
 		}
-		if prefix != "" && !ValidPrefix(prefix) {
+		if prefix != "" && (!ValidPrefix(prefix) || prefix == "custom" || strings.HasPrefix(prefix, "custom.")) {
 			writeError(w, r, http.StatusBadRequest, bodyBadPrefix)
 			return
 		}
@@ -193,7 +195,7 @@ func (e *Exporter) GraphsHandler(defaultPrefix string) http.Handler {
 }
 
 var (
-	bodyBadPrefix    = newFixedBody("400 bad prefix: want metric-name segments [-a-zA-Z0-9_]+ joined by dots, as mackerel-plugin-json's -prefix\n")
+	bodyBadPrefix    = newFixedBody("400 bad prefix: want metric-name segments [-a-zA-Z0-9_]+ joined by dots, as mackerel-plugin-json's -prefix, not starting with custom (the agent adds custom. itself)\n")
 	bodyGraphsFailed = newFixedBody("500 graph definitions could not be written\n")
 )
 

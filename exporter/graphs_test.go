@@ -348,6 +348,10 @@ func TestGraphsHandler(t *testing.T) {
 		{"GET", "/stats/graphs?prefix=a..b", 400, "400 bad prefix"},
 		{"GET", "/stats/graphs?prefix=a%20b", 400, "400 bad prefix"},
 		{"GET", "/stats/graphs?prefix=custom.x%0A", 400, "400 bad prefix"},
+		// The agent adds custom. itself: custom.custom.… would name nothing.
+		{"GET", "/stats/graphs?prefix=custom", 400, "400 bad prefix"},
+		{"GET", "/stats/graphs?prefix=custom.app", 400, "400 bad prefix"},
+		{"GET", "/stats/graphs?prefix=customer", 200, `"customer.go.goroutine.count"`},
 		{"HEAD", "/stats/graphs", 200, ""},
 		{"POST", "/stats/graphs", 405, "405"},
 	} {

@@ -12,6 +12,10 @@ import (
 // WithHistory says otherwise: two hours of 60 s windows.
 const DefaultHistory = 120
 
+// MaxHistory bounds WithHistory, so that what the history holds stays a
+// matter of the configuration: a week of one-minute windows.
+const MaxHistory = 7 * 24 * 60
+
 // WithHistory sets the number of documents, one per export, whose leaves
 // HistoryHandler serves; 0 turns the history off. The default is
 // DefaultHistory: two hours of 60 s windows.

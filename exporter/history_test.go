@@ -352,6 +352,9 @@ func TestHistoryOff(t *testing.T) {
 			t.Errorf("GET: body %q does not say why", res.Body)
 		}
 	}
+	if _, err := New(WithHistory(MaxHistory + 1)); err == nil || !strings.Contains(err.Error(), "WithHistory") {
+		t.Errorf("WithHistory(MaxHistory+1): error %v, want one naming WithHistory", err)
+	}
 	if _, err := New(WithHistory(-1)); err == nil || !strings.Contains(err.Error(), "WithHistory") {
 		t.Errorf("WithHistory(-1): error %v, want one naming WithHistory", err)
 	}

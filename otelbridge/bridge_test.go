@@ -482,3 +482,13 @@ func TestStatsStartAfterShutdown(t *testing.T) {
 		t.Error("Start after Shutdown succeeded")
 	}
 }
+
+// An option wins over its variable: the variable it overrides is not read,
+// so a bad value there fails nothing.
+func TestOptionOverridesItsVariable(t *testing.T) {
+	env(t, "KOMACHI_MACKEREL_PREFIX", "custom", "KOMACHI_MACKEREL_GRAPH_DEFS", "bogus", "KOMACHI_STATS_WINDOW", "soon")
+	c, err := newConfig([]Option{WithMackerelPrefix("basic"), WithoutGraphDefs(), WithWindow(2 * time.Second)})
+	if err != nil || c.prefix != "basic" || c.postGraphs || c.window != 2*time.Second {
+		t.Errorf("newConfig = prefix %q, post %t, window %v, %v", c.prefix, c.postGraphs, c.window, err)
+	}
+}

@@ -242,7 +242,15 @@ func newConfig(opts []Option) (config, error) {
 		}
 		c.exporterOpts = append(c.exporterOpts, exporter.WithRules(rules...))
 	}
-	gcfg, post, err := graphdefs.FromEnv(os.LookupEnv)
+	// An option wins over its variable, so a variable it overrides is not
+	// read at all (nor refused).
+	lookup := func(name string) (string, bool) {
+		if name == graphdefs.EnvPrefix && c.prefix != "" || name == graphdefs.EnvGraphDefs && c.noGraphDefs {
+			return "", false
+		}
+		return os.LookupEnv(name)
+	}
+	gcfg, post, err := graphdefs.FromEnv(lookup)
 	if err != nil {
 		c = c.fail(fmt.Errorf("otelbridge: %w", err))
 	}

@@ -231,6 +231,9 @@
     el.textContent = text;
     el.hidden = text === '';
   }
+  // Without JavaScript only the <noscript> text shows; with it, this until
+  // the first answer.
+  setEmpty('Loading the history of /stats…');
 
   function setError(text) {
     const el = byId('error');
