@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/komachi-go/komachi/internal/httpaccept"
 )
 
 // Handler returns an http.Handler serving the current document, as
@@ -137,31 +139,18 @@ func (c *lengthCache) of(n int) []string {
 //   - gzip is chosen when its weight is > 0 and not below identity's
 //     (identity counts only when listed, by name or by "*").
 //
-// It reads the values in place with strings.Cut and strings.EqualFold:
-// nothing is split into new strings, so no header costs an allocation.
+// It reads the values in place through httpaccept, so that no header costs
+// an allocation.
 func acceptsGzip(values []string) bool {
 	gzipQ, identityQ, starQ := -1, -1, -1
-	for _, v := range values {
-		for v != "" {
-			var elem string
-			elem, v, _ = strings.Cut(v, ",")
-			coding, params, _ := strings.Cut(elem, ";")
-			coding = trimOWS(coding)
-			if coding == "" {
-				continue
-			}
-			q, ok := weight(params)
-			if !ok {
-				continue
-			}
-			switch {
-			case strings.EqualFold(coding, "gzip"), strings.EqualFold(coding, "x-gzip"):
-				gzipQ = max(gzipQ, q)
-			case strings.EqualFold(coding, "identity"):
-				identityQ = max(identityQ, q)
-			case coding == "*":
-				starQ = max(starQ, q)
-			}
+	for coding, q := range httpaccept.Elements(values) {
+		switch {
+		case strings.EqualFold(coding, "gzip"), strings.EqualFold(coding, "x-gzip"):
+			gzipQ = max(gzipQ, q)
+		case strings.EqualFold(coding, "identity"):
+			identityQ = max(identityQ, q)
+		case coding == "*":
+			starQ = max(starQ, q)
 		}
 	}
 	if gzipQ < 0 {
@@ -171,54 +160,4 @@ func acceptsGzip(values []string) bool {
 		identityQ = starQ
 	}
 	return gzipQ > 0 && gzipQ >= identityQ
-}
-
-// weight finds the "q" parameter among ";"-separated params and returns it
-// in thousandths; 1000 when absent. ok is false when q is malformed.
-func weight(params string) (q int, ok bool) {
-	for params != "" {
-		var p string
-		p, params, _ = strings.Cut(params, ";")
-		name, value, _ := strings.Cut(p, "=")
-		if strings.EqualFold(trimOWS(name), "q") {
-			return qvalue(trimOWS(value))
-		}
-	}
-	return 1000, true
-}
-
-// qvalue parses RFC 9110's qvalue: ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ).
-func qvalue(s string) (int, bool) {
-	if s == "" || (s[0] != '0' && s[0] != '1') {
-		return 0, false
-	}
-	q := int(s[0]-'0') * 1000
-	if len(s) == 1 {
-		return q, true
-	}
-	frac := s[2:]
-	if s[1] != '.' || len(frac) > 3 {
-		return 0, false
-	}
-	scale := 100
-	for i := 0; i < len(frac); i++ {
-		d := frac[i]
-		if d < '0' || d > '9' || (q == 1000 && d != '0') {
-			return 0, false
-		}
-		q += int(d-'0') * scale
-		scale /= 10
-	}
-	return q, true
-}
-
-// trimOWS trims HTTP's optional whitespace (spaces and tabs).
-func trimOWS(s string) string {
-	for s != "" && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }

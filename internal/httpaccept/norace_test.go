@@ -1,0 +1,5 @@
+//go:build !race
+
+package httpaccept
+
+const raceEnabled = false
