@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/komachi-go/komachi/otelbridge/internal/mackerelkey"
 )
 
 // The variables FromEnv checks. The per-signal METRICS_ variants win over the
@@ -42,8 +44,8 @@ const (
 	envHistogramAggregation     = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION"
 	envExportInterval           = "OTEL_METRIC_EXPORT_INTERVAL"
 	envExportTimeout            = "OTEL_METRIC_EXPORT_TIMEOUT"
-	envMackerelAPIKey           = "MACKEREL_APIKEY"
-	envMackerelAPIKeyAlt        = "MACKEREL_API_KEY"
+	envMackerelAPIKey           = mackerelkey.EnvName
+	envMackerelAPIKeyAlt        = mackerelkey.EnvNameAlt
 )
 
 const (
@@ -73,24 +75,9 @@ const (
 	ProtocolHTTPProtobuf Protocol = "http/protobuf"
 )
 
-// redactedText replaces every secret in output.
-const redactedText = "[REDACTED]"
-
-// Secret is a string that never prints itself: fmt, slog, JSON and logr all
-// see [REDACTED]. Convert with string(s) at the one place that sends it.
-type Secret string
-
-// String returns [REDACTED].
-func (Secret) String() string { return redactedText }
-
-// GoString returns [REDACTED] so that %#v does not leak either.
-func (Secret) GoString() string { return redactedText }
-
-// LogValue returns [REDACTED].
-func (Secret) LogValue() slog.Value { return slog.StringValue(redactedText) }
-
-// MarshalText returns [REDACTED], which covers encoding/json too.
-func (Secret) MarshalText() ([]byte, error) { return []byte(redactedText), nil }
+// Secret is a string that never prints itself (fmt, slog, JSON, logr):
+// mackerelkey's, for the key and for header values alike.
+type Secret = mackerelkey.Secret
 
 // Config is what [FromEnv] found: the transport, what komachi adds to the
 // exporter (Mackerel's endpoint and key, gzip), and for printing the
@@ -148,7 +135,7 @@ func (c Config) attrs() []slog.Attr {
 	}
 	attrs = append(attrs, slog.Bool("insecure", c.insecure), slog.String("headers", "["+strings.Join(names, ",")+"]"))
 	if c.apiKey != "" {
-		attrs = append(attrs, slog.String("api_key", redactedText))
+		attrs = append(attrs, slog.String("api_key", mackerelkey.Redacted))
 	}
 	compression := "none"
 	if c.gzip {
@@ -188,9 +175,9 @@ func fromEnv(lookup func(string) (string, bool)) (Config, bool, error) {
 	default:
 		return Config{}, false, fmt.Errorf("forward: %s: komachi exports over OTLP only: want otlp or none", envMetricsExporter)
 	}
-	key, err := apiKeyFromEnv(raw)
+	key, keyVar, err := mackerelkey.FromEnv(lookup)
 	if err != nil {
-		return Config{}, false, err
+		return Config{}, false, fmt.Errorf("forward: %w", err)
 	}
 	endpointVar := winner(get, envEndpoint, envMetricsEndpoint)
 	rawEndpoint := get(endpointVar)
@@ -278,7 +265,7 @@ func fromEnv(lookup func(string) (string, bool)) (Config, bool, error) {
 		if key != "" && strings.EqualFold(k, MackerelAPIKeyHeader) {
 			if v != key {
 				return Config{}, false, fmt.Errorf("forward: %s sets %s to a value other than %s; set the key in one place",
-					headersVar, MackerelAPIKeyHeader, apiKeyVarName(raw))
+					headersVar, MackerelAPIKeyHeader, keyVar)
 			}
 			cfg.keyInHeaders = true
 		}
@@ -347,35 +334,6 @@ func withDefault[T any](get func(string) string, parse func(string) (T, error), 
 
 func envError(name string, err error) error {
 	return fmt.Errorf("forward: %s: %w", name, err)
-}
-
-func apiKeyVarName(get func(string) string) string {
-	if get(envMackerelAPIKey) != "" {
-		return envMackerelAPIKey
-	}
-	return envMackerelAPIKeyAlt
-}
-
-func apiKeyFromEnv(get func(string) string) (Secret, error) {
-	k1, k2 := get(envMackerelAPIKey), get(envMackerelAPIKeyAlt)
-	if k1 != "" && k2 != "" && k1 != k2 {
-		return "", fmt.Errorf("forward: %s and %s are both set and differ; set one", envMackerelAPIKey, envMackerelAPIKeyAlt)
-	}
-	key, name := k1, envMackerelAPIKey
-	if key == "" {
-		key, name = k2, envMackerelAPIKeyAlt
-	}
-	if key == "" {
-		return "", nil
-	}
-	// A key that cannot be a header value, or a trailing newline from a
-	// Secret file. The error tells the position, never the key.
-	for i := 0; i < len(key); i++ {
-		if c := key[i]; c <= ' ' || c >= 0x7f {
-			return "", fmt.Errorf("forward: %s: the API key must be printable ASCII without spaces (bad byte at position %d of %d)", name, i+1, len(key))
-		}
-	}
-	return Secret(key), nil
 }
 
 // clientPairFromEnv checks both client certificate pairs; it returns the

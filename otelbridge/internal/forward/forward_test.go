@@ -24,6 +24,7 @@ import (
 
 	"github.com/komachi-go/komachi/internal/testutil"
 	"github.com/komachi-go/komachi/internal/testutil/otlptest"
+	"github.com/komachi-go/komachi/otelbridge/internal/mackerelkey"
 )
 
 const testKey = "mkr-TEST-api-key-0123456789abcdefXYZ"
@@ -605,7 +606,7 @@ func TestSecretsRedacted(t *testing.T) {
 	if err == nil {
 		t.Fatal("ForceFlush against a 400 succeeded")
 	}
-	if !strings.Contains(err.Error(), redactedText) {
+	if !strings.Contains(err.Error(), mackerelkey.Redacted) {
 		t.Errorf("the echoed headers were not redacted (or not echoed): %v", err)
 	}
 	for _, s := range []string{err.Error(), logs.String()} {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+
+	"github.com/komachi-go/komachi/otelbridge/internal/mackerelkey"
 )
 
 // minRedactLen spares short header values ("1", "on") whose replacement
@@ -36,7 +38,7 @@ func newRedactor(c Config) redactor {
 
 func (r redactor) string(s string) string {
 	for _, sec := range r.secrets {
-		s = strings.ReplaceAll(s, string(sec), redactedText)
+		s = strings.ReplaceAll(s, string(sec), mackerelkey.Redacted)
 	}
 	return s
 }

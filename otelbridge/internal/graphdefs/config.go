@@ -6,13 +6,16 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/komachi-go/komachi/otelbridge/internal/mackerelkey"
 )
 
-// Environment variables read by [FromEnv]. The key variables are the ones
-// the OTLP side (otelbridge/internal/forward) reads, with the same rules.
+// Environment variables read by [FromEnv]. The key variables and their
+// rules are mackerelkey's, which the OTLP side (otelbridge/internal/forward)
+// reads too.
 const (
-	EnvAPIKey    = "MACKEREL_APIKEY"
-	EnvAPIKeyAlt = "MACKEREL_API_KEY"
+	EnvAPIKey    = mackerelkey.EnvName
+	EnvAPIKeyAlt = mackerelkey.EnvNameAlt
 	EnvAPIBase   = "MACKEREL_APIBASE"
 	EnvGraphDefs = "KOMACHI_MACKEREL_GRAPH_DEFS"
 	EnvPrefix    = "KOMACHI_MACKEREL_PREFIX"
@@ -29,6 +32,10 @@ const (
 	// make names custom.custom.* and is refused.
 	DefaultPrefix = "app"
 )
+
+// Secret is a string that never prints itself (fmt, slog, JSON): the one
+// type of both Mackerel clients, mackerelkey.Secret.
+type Secret = mackerelkey.Secret
 
 // Config says where and under which prefix the definitions are posted.
 // Printing it (fmt, slog, JSON) never shows the key: [Secret] redacts
@@ -68,9 +75,9 @@ func FromEnv(lookup func(string) (string, bool)) (cfg Config, enabled bool, err 
 	if !on {
 		return cfg, false, nil
 	}
-	key, err := apiKeyFromEnv(get)
+	key, _, err := mackerelkey.FromEnv(lookup)
 	if err != nil {
-		return Config{}, false, err
+		return Config{}, false, fmt.Errorf("graphdefs: %w", err)
 	}
 	if key == "" {
 		return cfg, false, nil
@@ -100,41 +107,8 @@ func parseSwitch(v string) (bool, error) {
 	return false, errors.New("want on or off (true/false, 1/0)")
 }
 
-// apiKeyFromEnv follows the OTLP side's rules (forward.FromEnv), so that one
-// key setting means the same to both: either variable, both only if equal,
-// printable ASCII without spaces.
-func apiKeyFromEnv(get func(string) string) (Secret, error) {
-	k1, k2 := get(EnvAPIKey), get(EnvAPIKeyAlt)
-	if k1 != "" && k2 != "" && k1 != k2 {
-		return "", fmt.Errorf("graphdefs: %s and %s are both set and differ; set one", EnvAPIKey, EnvAPIKeyAlt)
-	}
-	key, name := k1, EnvAPIKey
-	if key == "" {
-		key, name = k2, EnvAPIKeyAlt
-	}
-	if key == "" {
-		return "", nil
-	}
-	if err := checkAPIKey(key); err != nil {
-		return "", envError(name, err)
-	}
-	return Secret(key), nil
-}
-
 // ErrInvalidAPIKey reports an API key that cannot be sent as a header value.
-var ErrInvalidAPIKey = errors.New("API key must be printable ASCII without spaces")
-
-// checkAPIKey rejects a key that cannot be a header value or looks like a
-// copy-paste accident (a trailing newline from a Secret file); the error
-// tells the position, never the key.
-func checkAPIKey(key string) error {
-	for i := 0; i < len(key); i++ {
-		if c := key[i]; c <= ' ' || c >= 0x7f {
-			return fmt.Errorf("%w (bad byte at position %d of %d)", ErrInvalidAPIKey, i+1, len(key))
-		}
-	}
-	return nil
-}
+var ErrInvalidAPIKey = mackerelkey.ErrInvalid
 
 // parseAPIBase accepts what the agents accept in MACKEREL_APIBASE, an
 // http(s) URL, but only the parts mackerel-client-go uses: it replaces the
@@ -199,7 +173,7 @@ func (c Config) validate() (Config, error) {
 	if c.APIKey == "" {
 		return c, errors.New("graphdefs: Config.APIKey is empty")
 	}
-	if err := checkAPIKey(string(c.APIKey)); err != nil {
+	if err := mackerelkey.Check(string(c.APIKey)); err != nil {
 		return c, fmt.Errorf("graphdefs: Config.APIKey: %w", err)
 	}
 	base, err := parseAPIBase(c.APIBase)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/mackerelio/mackerel-client-go"
+
+	"github.com/komachi-go/komachi/otelbridge/internal/mackerelkey"
 )
 
 // requestTimeout bounds one post, as mackerel-client-go's own client does;
@@ -247,7 +249,7 @@ func newRedactor(key string) *redactor {
 
 func (r *redactor) string(s string) string {
 	for _, f := range r.forms {
-		s = strings.ReplaceAll(s, string(f), redactedText)
+		s = strings.ReplaceAll(s, string(f), mackerelkey.Redacted)
 	}
 	return s
 }
