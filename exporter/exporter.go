@@ -202,7 +202,9 @@ func (e *Exporter) Shutdown(ctx context.Context) error {
 
 // RegisterMetrics records the exporter's own health through mp, so that it
 // reaches /stats like any other metric (one data path), under
-// komachi.exporter.*:
+// komachi.exporter.*. It is a method, where heartbeat and govitals take a
+// WithMeterProvider option, because the exporter exists before its provider
+// does: the provider is built with the exporter's reader.
 //
 //	komachi.exporter.exports             counter  exports done
 //	komachi.exporter.metrics             gauge    leaves in the last document: the Mackerel metrics it makes
