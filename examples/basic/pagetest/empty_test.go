@@ -73,6 +73,21 @@ func TestPageEmptyState(t *testing.T) {
 // set. It returns the server's URL; everything stops at the end of the test.
 func serveStats(t *testing.T, started bool, opts ...otelbridge.Option) string {
 	t.Helper()
+	stats, mp, url := newServedStats(t, opts...)
+	if started {
+		if err := stats.Start(context.Background(), mp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return url
+}
+
+// newServedStats builds otelbridge.NewStats (a 1 s window, no host metrics,
+// a silent logger, then opts) on a MeterProvider of its own, not started,
+// and serves its /ops/ on a loopback httptest server, whose URL it returns.
+// Everything stops at the end of the test.
+func newServedStats(t *testing.T, opts ...otelbridge.Option) (*otelbridge.Stats, *sdkmetric.MeterProvider, string) {
+	t.Helper()
 	opts = append([]otelbridge.Option{
 		otelbridge.WithWindow(time.Second),
 		otelbridge.WithoutHostMetrics(),
@@ -93,14 +108,9 @@ func serveStats(t *testing.T, started bool, opts ...otelbridge.Option) string {
 			t.Errorf("Stats.Shutdown: %v", err)
 		}
 	})
-	if started {
-		if err := stats.Start(context.Background(), mp); err != nil {
-			t.Fatal(err)
-		}
-	}
 	mux := http.NewServeMux()
 	mux.Handle("/ops/", http.StripPrefix("/ops", stats.Handler()))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return srv.URL
+	return stats, mp, srv.URL
 }

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
@@ -16,7 +14,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/komachi-go/komachi/exporter"
 	"github.com/komachi-go/komachi/internal/testutil"
@@ -179,32 +176,15 @@ func since(a, b *float64) string {
 func serve100Graphs(t *testing.T) string {
 	t.Helper()
 	ctx := context.Background()
-	stats, err := otelbridge.NewStats(
-		otelbridge.WithWindow(time.Second),
+	// The budget's warning is expected here: the logger is silent.
+	stats, mp, url := newServedStats(t,
 		otelbridge.WithMackerelPrefix("pagetest"),
-		otelbridge.WithoutHostMetrics(),
-		// The budget's warning is expected here.
-		otelbridge.WithLogger(slog.New(slog.DiscardHandler)),
 		otelbridge.WithExporterOptions(exporter.WithRules(
 			exporter.Rule{Match: "load.latency.*", Stats: []string{"p50", "p99"}},
 			exporter.Rule{Match: "load.*"},
 			exporter.Rule{Match: "*", Off: true},
 		)),
 	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(stats.Reader()))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := mp.Shutdown(ctx); err != nil {
-			t.Errorf("MeterProvider.Shutdown: %v", err)
-		}
-		if err := stats.Shutdown(ctx); err != nil {
-			t.Errorf("Stats.Shutdown: %v", err)
-		}
-	})
 	meter := mp.Meter("github.com/komachi-go/komachi/examples/basic/pagetest")
 	for i := range graphs / 2 {
 		_, err := meter.Int64ObservableGauge(fmt.Sprintf("load.memory.m%02d", i),
@@ -220,6 +200,7 @@ func serve100Graphs(t *testing.T) string {
 	}
 	hists := make([]metric.Float64Histogram, graphs/2)
 	for i := range hists {
+		var err error
 		if hists[i], err = meter.Float64Histogram(fmt.Sprintf("load.latency.l%02d", i),
 			metric.WithUnit("s"), metric.WithDescription(fmt.Sprintf("Latency of call %d", i))); err != nil {
 			t.Fatal(err)
@@ -248,15 +229,11 @@ func serve100Graphs(t *testing.T) string {
 		}
 	}()
 
-	mux := http.NewServeMux()
-	mux.Handle("/ops/", http.StripPrefix("/ops", stats.Handler()))
-	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
-		srv.Close()
 		close(stop)
 		<-done
 	})
-	return srv.URL
+	return url
 }
 
 // mustGetJSON GETs path with get and decodes its JSON body into out.
