@@ -34,46 +34,24 @@ type unit struct {
 // Annotations such as {request} and the empty unit are plain numbers:
 // integer for integer instruments, float otherwise.
 func mackerelUnit(ucum string, integer bool) unit {
-	switch ucum {
-	case "s":
-		return unit{UnitMilliseconds, 1e3}
-	case "ms":
-		return unit{UnitMilliseconds, 1}
-	case "us", "μs":
-		return unit{UnitMilliseconds, 1e-3}
-	case "ns":
-		return unit{UnitMilliseconds, 1e-6}
-	case "min":
-		return unit{UnitSeconds, 60}
-	case "h":
-		return unit{UnitSeconds, 3600}
-	case "By":
-		return unit{UnitBytes, 1}
-	case "KiBy":
-		return unit{UnitBytes, 1 << 10}
-	case "MiBy":
-		return unit{UnitBytes, 1 << 20}
-	case "GiBy":
-		return unit{UnitBytes, 1 << 30}
-	case "kBy", "KBy":
-		return unit{UnitBytes, 1e3}
-	case "MBy":
-		return unit{UnitBytes, 1e6}
-	case "GBy":
-		return unit{UnitBytes, 1e9}
-	case "By/s":
-		return unit{UnitBytesPerSec, 1}
-	case "bit/s":
-		return unit{UnitBitsPerSec, 1}
-	case "%":
-		return unit{UnitPercentage, 1}
-	case "1":
-		if !integer {
-			return unit{UnitPercentage, 100}
-		}
+	if u, ok := ucumUnits[ucum]; ok {
+		return u
 	}
-	if integer {
+	switch {
+	case ucum == "1" && !integer:
+		return unit{UnitPercentage, 100}
+	case integer:
 		return unit{UnitInteger, 1}
 	}
 	return unit{UnitFloat, 1}
+}
+
+// ucumUnits are the UCUM units with a Mackerel unit of their own.
+var ucumUnits = map[string]unit{
+	"s": {UnitMilliseconds, 1e3}, "ms": {UnitMilliseconds, 1}, "us": {UnitMilliseconds, 1e-3}, "μs": {UnitMilliseconds, 1e-3}, "ns": {UnitMilliseconds, 1e-6},
+	"min": {UnitSeconds, 60}, "h": {UnitSeconds, 3600},
+	"By": {UnitBytes, 1}, "KiBy": {UnitBytes, 1 << 10}, "MiBy": {UnitBytes, 1 << 20}, "GiBy": {UnitBytes, 1 << 30},
+	"kBy": {UnitBytes, 1e3}, "KBy": {UnitBytes, 1e3}, "MBy": {UnitBytes, 1e6}, "GBy": {UnitBytes, 1e9},
+	"By/s": {UnitBytesPerSec, 1}, "bit/s": {UnitBitsPerSec, 1},
+	"%": {UnitPercentage, 1},
 }
