@@ -107,8 +107,10 @@ func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c config) config { c.logger = l; return c })
 }
 
-// WithGzipLevel sets the compress/gzip level of the compressed copy of the
-// document, rendered once per export. The default is gzip.DefaultCompression.
+// WithGzipLevel sets the compress/gzip level of the compressed copies of the
+// document and the history, made once per export by the first request that
+// asks for one (see Exporter.Document). The default is
+// gzip.DefaultCompression.
 func WithGzipLevel(level int) Option {
 	return optionFunc(func(c config) config { c.gzipLevel = level; return c })
 }

@@ -5,10 +5,11 @@
 // An [Exporter] is an sdk/metric Exporter. Put it on a reader collected once
 // per window (60 s matches Mackerel's one-minute resolution; otelbridge
 // collects a ManualReader on its own clock, so that the app's ForceFlush
-// does not cut a window short); every export renders the collection once,
-// as JSON and as gzip-compressed JSON, and publishes both atomically.
-// [Exporter.Handler] serves them, as promhttp.HandlerFor serves a
-// registry, without a lock or an allocation per request;
+// does not cut a window short); every export renders the collection once
+// as JSON and publishes it atomically, and its gzip-compressed copy is made
+// once, by the first request that asks for it. [Exporter.Handler] serves
+// them, as promhttp.HandlerFor serves a registry, without a lock or an
+// allocation per request;
 // [Exporter.GraphsHandler] serves their graph definitions, and
 // [Exporter.HistoryHandler] the last windows' documents (see History).
 //

@@ -1,10 +1,10 @@
 package exporter
 
 import (
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,10 +29,13 @@ type Exporter struct {
 	histDoc atomic.Pointer[document] // the history JSON; see History
 	graphs  atomic.Pointer[graphSet]
 
-	mu     sync.Mutex // serializes Export; guards b and hist
-	b      *builder
-	hist   *history  // nil when WithHistory(0)
-	gzPool sync.Pool // of *gzip.Writer; see compress
+	mu      sync.Mutex // serializes Export; guards b and hist
+	b       *builder
+	hist    *history   // nil when WithHistory(0)
+	docGzip gzipSource // makes the document's gzip copies
+	histGz  gzipSource // makes the history's gzip copies
+
+	histGzBytes atomic.Int64 // size of the history's last gzip copy, to size the next
 
 	shutdown   atomic.Bool
 	stats      selfStats
@@ -40,12 +43,6 @@ type Exporter struct {
 }
 
 var _ sdkmetric.Exporter = (*Exporter)(nil)
-
-// document is one published rendering. Its slices are never written after
-// they are published.
-type document struct {
-	body, gzipped []byte
-}
 
 // selfStats are the exporter's own numbers, read by RegisterMetrics' callback.
 type selfStats struct {
@@ -61,12 +58,11 @@ func New(opts ...Option) (*Exporter, error) {
 		return nil, err
 	}
 	e := &Exporter{cfg: cfg, b: newBuilder(cfg)}
+	pool := newGzipPool(cfg.gzipLevel)
+	e.docGzip = gzipSource{pool: pool, limit: math.MaxInt, size: &e.stats.gzBytes}
 	if cfg.history > 0 {
 		e.hist = newHistory(cfg.history, cfg.maxSeries)
-	}
-	e.gzPool.New = func() any {
-		w, _ := gzip.NewWriterLevel(nil, cfg.gzipLevel) // the level was checked by newConfig
-		return w
+		e.histGz = gzipSource{pool: pool, limit: historyGzipMax, size: &e.histGzBytes}
 	}
 	return e, nil
 }
@@ -105,15 +101,9 @@ func (e *Exporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) e
 	defer e.mu.Unlock()
 
 	body, res := e.b.build(rm)
-	gzipped, err := compress(&e.gzPool, body, int(e.stats.gzBytes.Load())+512)
-	if err != nil {
-		return fmt.Errorf("exporter: gzip: %w", err)
-	}
-	e.doc.Store(&document{body: body, gzipped: gzipped})
+	e.doc.Store(e.docGzip.newDocument(body))
 	if e.hist != nil {
-		if err := e.publishHistory(start.Unix()); err != nil {
-			return fmt.Errorf("exporter: gzip history: %w", err)
-		}
+		e.publishHistory(start.Unix())
 	}
 	if res.graphs != nil {
 		var version uint64 = 1
@@ -127,7 +117,6 @@ func (e *Exporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) e
 	s.exports.Add(1)
 	s.series.Store(int64(res.series))
 	s.bytes.Store(int64(len(body)))
-	s.gzBytes.Store(int64(len(gzipped)))
 	s.collisions.Add(int64(res.collisions))
 	for i, n := range res.dropped {
 		s.dropped[i].Add(int64(n))
@@ -142,44 +131,22 @@ func (e *Exporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) e
 	return nil
 }
 
-// compress returns body gzip-compressed by a writer of pool (of
-// *gzip.Writer) into a new slice of capacity hint (the previous copy's size
-// and a margin). A gzip writer holds about 800 KB of compressor state once
-// it has written: kept between exports a minute apart, it was most of the
-// live heap the bridge adds to an app. A pool keeps it across exports that
-// come fast and lets the GC take it back between windows.
-func compress(pool *sync.Pool, body []byte, hint int) ([]byte, error) {
-	zw := pool.Get().(*gzip.Writer)
-	defer pool.Put(zw)
-	out := &sliceWriter{b: make([]byte, 0, hint)}
-	zw.Reset(out)
-	if _, err := zw.Write(body); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	zw.Reset(nil) // drop the reference to out
-	return out.b, nil
-}
-
-type sliceWriter struct{ b []byte }
-
-func (w *sliceWriter) Write(p []byte) (int, error) {
-	w.b = append(w.b, p...)
-	return len(p), nil
-}
-
 // Document returns the current document, as JSON and gzip-compressed JSON;
 // both are nil before the first export. The slices are shared by every caller
-// and must not be modified. It takes no lock and allocates nothing, so it can
-// serve every request, as Handler does.
+// and must not be modified.
+//
+// Export renders the JSON; the gzip copy is made from it on first need after
+// each export, by the first call of Document or the first request to Handler
+// that accepts gzip, whichever comes first: that caller pays for the
+// compression, callers meanwhile wait for it, and every later one shares it.
+// So an export that no one reads compressed costs no compression. Past that
+// first call, Document takes no lock and allocates nothing.
 func (e *Exporter) Document() (body, gzipped []byte) {
 	d := e.doc.Load()
 	if d == nil {
 		return nil, nil
 	}
-	return d.body, d.gzipped
+	return d.body, d.gzipped()
 }
 
 // ForceFlush has nothing to flush: every export is published when it ends.
@@ -208,7 +175,8 @@ func (e *Exporter) Shutdown(ctx context.Context) error {
 //
 //	komachi.exporter.exports             counter  exports done
 //	komachi.exporter.metrics             gauge    leaves in the last document: the Mackerel metrics it makes
-//	komachi.exporter.document.size       gauge    bytes of the last document, by komachi.encoding (identity, gzip)
+//	komachi.exporter.document.size       gauge    bytes of the last document, by komachi.encoding (identity, gzip);
+//	                                              gzip: the last gzip copy made (see Document)
 //	komachi.exporter.collisions          counter  leaves renamed to keep colliding series apart
 //	komachi.exporter.dropped             counter  values left out, by komachi.reason (nonfinite, limit,
 //	                                              collision), and overflow: series the SDK folded into its

@@ -17,8 +17,10 @@ import (
 //   - GET and HEAD: 200 with the document as "application/json" and
 //     "Vary: Accept-Encoding". When the client accepts gzip (Go's default
 //     transport, used by mackerel-plugin-json, does) the answer is the
-//     gzip-compressed copy made once per export, with
-//     "Content-Encoding: gzip": nothing is compressed per request.
+//     gzip-compressed copy, with "Content-Encoding: gzip". The copy is made
+//     once per export, by the first request that accepts gzip (see
+//     Document): that request pays for it, those meanwhile wait for it,
+//     and the others are served it as it is.
 //   - Before the first export: 503 with a plain-text reason, never an empty
 //     200, since mackerel-plugin-json ignores the status and only an
 //     unparsable body keeps it from posting.
@@ -26,20 +28,21 @@ import (
 //
 // Every answer carries Content-Type, Content-Length,
 // "Cache-Control: no-store" and "X-Content-Type-Options: nosniff". Serving
-// allocates nothing: the document is shared, the headers are pre-built and
-// Accept-Encoding is read in place.
+// allocates nothing but the gzip copy, once per export: the document is
+// shared, the headers are pre-built and Accept-Encoding is read in place.
 //
 // A guard (a bearer token, an address allow-list) is ordinary middleware
 // wrapped around the handler; see the example.
 func (e *Exporter) Handler() http.Handler {
-	return &statsHandler{document: e.Document}
+	return &statsHandler{current: &e.doc}
 }
 
-// statsHandler serves what document returns; a func rather than the
-// Exporter itself, so the tests can serve documents an export never makes
-// (one without its gzip copy).
+// statsHandler serves the document current holds; a pointer rather than the
+// Exporter itself, so that the history is served by the same code and the
+// tests can serve documents an export never makes (one without its gzip
+// copy).
 type statsHandler struct {
-	document func() (body, gzipped []byte)
+	current  *atomic.Pointer[document]
 	plainLen lengthCache
 	gzipLen  lengthCache
 }
@@ -78,17 +81,19 @@ func (h *statsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusMethodNotAllowed, bodyNotAllowed)
 		return
 	}
-	plain, gzipped := h.document()
-	if len(plain) == 0 {
+	d := h.current.Load()
+	if d == nil || len(d.body) == 0 {
 		writeError(w, r, http.StatusServiceUnavailable, bodyNoDocument)
 		return
 	}
 	hdr := w.Header()
 	hdr["Vary"] = hdrVaryAE
-	payload, length := plain, &h.plainLen
-	if len(gzipped) > 0 && acceptsGzip(r.Header["Accept-Encoding"]) {
-		hdr["Content-Encoding"] = hdrGzip
-		payload, length = gzipped, &h.gzipLen
+	payload, length := d.body, &h.plainLen
+	if acceptsGzip(r.Header["Accept-Encoding"]) {
+		if gz := d.gzipped(); len(gz) > 0 {
+			hdr["Content-Encoding"] = hdrGzip
+			payload, length = gz, &h.gzipLen
+		}
 	}
 	write(w, r, http.StatusOK, hdrJSON, payload, length.of(len(payload)))
 }

@@ -22,20 +22,17 @@ import (
 // fixedDocument is a document source that tests can swap, as an export does
 // at the end of every window.
 type fixedDocument struct {
-	doc atomic.Pointer[[2][]byte]
+	doc atomic.Pointer[document]
 }
 
-func (d *fixedDocument) set(plain, gzipped []byte) { d.doc.Store(&[2][]byte{plain, gzipped}) }
-
-func (d *fixedDocument) document() (body, gzipped []byte) {
-	p := d.doc.Load()
-	if p == nil {
-		return nil, nil
-	}
-	return p[0], p[1]
+// set publishes plain with gzipped as its gzip copy (nil: it has none).
+func (d *fixedDocument) set(plain, gzipped []byte) {
+	doc := &document{body: plain}
+	doc.compress = func() { doc.gz = gzipped }
+	d.doc.Store(doc)
 }
 
-func handlerOf(d *fixedDocument) *statsHandler { return &statsHandler{document: d.document} }
+func handlerOf(d *fixedDocument) *statsHandler { return &statsHandler{current: &d.doc} }
 
 // serveOnce serves one request; header holds name, value pairs.
 func serveOnce(h http.Handler, method, target string, header ...string) *httptest.ResponseRecorder {

@@ -46,14 +46,18 @@ func WithHistory(n int) Option {
 //	 "series":{"app.greetings.en":[null,4],"go.goroutine.count.count":[12,13]}}
 //
 // Each value is written exactly as that window's /stats document wrote it.
-// A history of more than 512 KiB has no gzip copy (gzipped is nil): its
-// compression would cost more per window than the export.
+//
+// The gzip copy is made as the document's is (see Document): on first need
+// after each export, by the first call of History or the first request to
+// HistoryHandler that accepts gzip, which pays for it. A history of more
+// than 512 KiB has none (gzipped is nil): its compression would cost that
+// caller more than the export.
 func (e *Exporter) History() (body, gzipped []byte) {
 	d := e.histDoc.Load()
 	if d == nil {
 		return nil, nil
 	}
-	return d.body, d.gzipped
+	return d.body, d.gzipped()
 }
 
 // HistoryHandler returns an http.Handler serving the history JSON (see
@@ -66,7 +70,7 @@ func (e *Exporter) HistoryHandler() http.Handler {
 	if e.hist == nil {
 		return historyOff{}
 	}
-	return &statsHandler{document: e.History}
+	return &statsHandler{current: &e.histDoc}
 }
 
 var bodyNoHistory = newFixedBody("404 no history: this exporter keeps none (exporter.WithHistory(0))\n")
@@ -79,23 +83,13 @@ func (historyOff) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // publishHistory adds the document the builder just rendered to the history
-// and publishes the new history JSON with its gzip copy. It runs under e.mu,
-// once per export: the builder's leaves are final, sorted and unique, and
-// every value is formatted here once, by appendValue, as the document did.
-func (e *Exporter) publishHistory(unix int64) error {
+// and publishes the new history JSON. It runs under e.mu, once per export:
+// the builder's leaves are final, sorted and unique, and every value is
+// formatted here once, by appendValue, as the document did.
+func (e *Exporter) publishHistory(unix int64) {
 	h := e.hist
 	h.add(e.b.arena, e.b.leaves, unix)
-	body := h.render()
-	var gzipped []byte
-	if len(body) <= historyGzipMax {
-		var err error
-		if gzipped, err = compress(&e.gzPool, body, h.gzBytes+512); err != nil {
-			return err
-		}
-		h.gzBytes = len(gzipped)
-	}
-	e.histDoc.Store(&document{body: body, gzipped: gzipped})
-	return nil
+	e.histDoc.Store(e.histGz.newDocument(h.render()))
 }
 
 // historyGzipMax is the size of history JSON above which it has no gzip
@@ -103,8 +97,8 @@ func (e *Exporter) publishHistory(unix int64) error {
 // per MB of history when values repeat and up to 50 ms per MB when they
 // vary in all their 17 digits (Huffman-only costs 5 ms per MB either way
 // and loses the repeats), while adding a window and rendering cost under
-// 1 ms per MB (see BenchmarkHistoryRender). So the gzip copy costs at most
-// about 25 ms per window. 512 KiB is about 350 series with 120 windows of
+// 1 ms per MB (see BenchmarkHistoryRender). So the gzip copy costs the
+// request that makes it at most about 25 ms, once per window. 512 KiB is about 350 series with 120 windows of
 // 12-byte values: a budget-sized /stats stays far under it.
 const historyGzipMax = 512 << 10
 
@@ -118,16 +112,15 @@ const maxEntry = 32
 // formats nothing. Every column holds one entry per window held, a value or
 // null. It is not safe for concurrent use: the exporter's mu guards it.
 type history struct {
-	n       int    // windows held at most
-	limit   int    // paths held at most, unless the latest document has more
-	gen     uint64 // windows added so far
-	held    int    // windows held: min(gen, n)
-	times   textRing
-	index   map[string]*column // by path as the builder writes it (segments separated by sep)
-	cols    []*column          // by dotted path
-	added   []*column          // scratch: the columns new in this window, then those to evict
-	merged  []*column          // scratch: cols and added merged
-	gzBytes int                // size of the last gzip copy, to size the next
+	n      int    // windows held at most
+	limit  int    // paths held at most, unless the latest document has more
+	gen    uint64 // windows added so far
+	held   int    // windows held: min(gen, n)
+	times  textRing
+	index  map[string]*column // by path as the builder writes it (segments separated by sep)
+	cols   []*column          // by dotted path
+	added  []*column          // scratch: the columns new in this window, then those to evict
+	merged []*column          // scratch: cols and added merged
 }
 
 // column is one leaf path's values.

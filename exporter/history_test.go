@@ -557,7 +557,7 @@ func TestHistoryMemoryBound(t *testing.T) {
 					cols, rest := h.footprint()
 					t.Logf("window %d: %d paths, columns %d bytes (%.0f per path; bound %d) and %d more, JSON %d bytes, gzip %d; live heap %d",
 						win+1, paths, cols, float64(cols)/float64(paths), columnBound(n, longest), rest,
-						len(exp.histDoc.Load().body), len(exp.histDoc.Load().gzipped), heap)
+						len(exp.histDoc.Load().body), len(exp.histDoc.Load().gzipped()), heap)
 				}
 			}
 			body, _ := exp.History()
