@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"net/http"
@@ -193,4 +194,30 @@ func (e *Example) Wait(d time.Duration) error {
 		e.t.Fatalf("the example did not exit within %v\n%s", d, e.Stderr)
 		return nil
 	}
+}
+
+// statsPath is where an example serves /stats.
+const statsPath = "/ops/stats"
+
+// Stats returns the example's /ops/stats document; the test fails unless it
+// answers 200.
+func (e *Example) Stats() []byte {
+	e.t.Helper()
+	code, body := e.Get(statsPath)
+	if code != http.StatusOK {
+		e.t.Fatalf("GET %s = %d %s", statsPath, code, body)
+	}
+	return body
+}
+
+// NextStats waits for a /ops/stats document other than prev and returns it:
+// a document is rendered once a window, so a new one means a window closed.
+func (e *Example) NextStats(prev []byte) []byte {
+	e.t.Helper()
+	var doc []byte
+	Poll(e.t, 20*time.Second, "the next window's document", func() bool {
+		doc = e.Stats()
+		return !bytes.Equal(doc, prev)
+	})
+	return doc
 }

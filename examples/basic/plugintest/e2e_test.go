@@ -1,17 +1,10 @@
 package plugintest_test
 
 import (
-	"bytes"
 	"fmt"
-	"math"
-	"net/http"
-	"os/exec"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/komachi-go/komachi/internal/plugintest"
 	"github.com/komachi-go/komachi/internal/testutil"
@@ -67,55 +60,13 @@ func TestWhatAPodPosts(t *testing.T) {
 		"KOMACHI_STATS_WINDOW=2s", "OTEL_SERVICE_NAME="+prefix, "KOMACHI_MACKEREL_PREFIX="+prefix)
 	pluginBin := testutil.GoBuild(t, ".", "github.com/mackerelio/mackerel-plugin-json")
 
-	stats := func() []byte {
-		code, body := ex.Get("/ops/stats")
-		if code != http.StatusOK {
-			t.Fatalf("GET /ops/stats = %d %s", code, body)
-		}
-		return body
-	}
-	traffic := func() {
-		for _, r := range []struct {
-			method, path string
-			code         int
-		}{
-			{http.MethodGet, "/hello?name=x", http.StatusOK},
-			{http.MethodGet, "/hello?lang=ja", http.StatusOK},
-			{http.MethodGet, "/nope/1", http.StatusNotFound},
-			{http.MethodPost, "/hello", http.StatusMethodNotAllowed},
-			{http.MethodGet, "/", http.StatusOK},
-		} {
-			if code, body := ex.Do(r.method, r.path); code != r.code {
-				t.Fatalf("%s %s = %d %s, want %d", r.method, r.path, code, body, r.code)
-			}
-		}
-	}
-	// A document is rendered once a window: a new one means a window
-	// closed. The second round of traffic falls wholly into the window
-	// the last document covers.
-	traffic()
-	closed := nextDocument(t, stats(), stats)
-	traffic()
-	nextDocument(t, closed, stats)
-
-	// The plugin fetches the document itself: read it before and after,
-	// and try again if a window closed in between.
-	var lines []line
-	var doc []byte
-	for attempt := 0; ; attempt++ {
-		before := stats()
-		lines = runPlugin(t, pluginBin, ex.Base+"/ops/stats")
-		doc = stats()
-		if bytes.Equal(before, doc) {
-			break
-		}
-		if attempt == 3 {
-			t.Fatal("the document changed during every plugin run")
-		}
-	}
+	// The document of a window that saw the mixed traffic, then the
+	// plugin's lines of it.
+	ex.BasicTraffic()
+	lines, doc := ex.RunPlugin(pluginBin, prefix)
 	var printed strings.Builder
 	for _, l := range lines {
-		fmt.Fprintf(&printed, "%s\t%s\n", l.name, l.value)
+		fmt.Fprintf(&printed, "%s\t%s\n", l.Name, l.Value)
 	}
 	t.Logf("what a Pod posts (the agent adds custom.), %d lines:\n%s", len(lines), printed.String())
 
@@ -140,9 +91,9 @@ func TestWhatAPodPosts(t *testing.T) {
 		t.Errorf("the plugin prints %d lines, more than the %d a Pod has room for", len(lines), maxLines)
 	}
 	// (2) Every seed vital is answered.
-	byName := map[string]line{}
+	byName := map[string]testutil.PluginLine{}
 	for _, l := range lines {
-		byName[l.name] = l
+		byName[l.Name] = l
 	}
 	for _, v := range seedVitals {
 		for _, name := range v.names {
@@ -153,13 +104,13 @@ func TestWhatAPodPosts(t *testing.T) {
 	}
 	// (3) Values survive the plugin's %f, and nothing is dropped.
 	for _, l := range lines {
-		want, ok := leaves[l.name]
+		want, ok := leaves[l.Name]
 		if !ok {
-			t.Errorf("%s is printed but is no leaf of the document", l.name)
+			t.Errorf("%s is printed but is no leaf of the document", l.Name)
 			continue
 		}
-		if want == 0 && l.number != 0 || want != 0 && math.Abs(l.number-want) > 0.01*math.Abs(want) {
-			t.Errorf("%s is printed as %s, the document says %v: off by more than 1 %%", l.name, l.value, want)
+		if testutil.Truncated(l.Number, want) {
+			t.Errorf("%s is printed as %s, the document says %v: off by more than 1 %%", l.Name, l.Value, want)
 		}
 	}
 	if len(byName) != len(leaves) {
@@ -167,64 +118,17 @@ func TestWhatAPodPosts(t *testing.T) {
 	}
 	for _, l := range lines {
 		// (4) No doubled prefix.
-		rest, ok := strings.CutPrefix(l.name, prefix+".")
+		rest, ok := strings.CutPrefix(l.Name, prefix+".")
 		if !ok {
-			t.Errorf("%s does not start with %s.", l.name, prefix)
+			t.Errorf("%s does not start with %s.", l.Name, prefix)
 			continue
 		}
 		if segs := strings.Split(rest, "."); segs[0] == prefix || len(segs) > 1 && segs[0] == segs[1] {
-			t.Errorf("%s has a doubled prefix", l.name)
+			t.Errorf("%s has a doubled prefix", l.Name)
 		}
 		// (5) A name mackerel-agent takes.
-		if !agentName.MatchString(l.name) || strings.Contains(l.name, "..") {
-			t.Errorf("%q is not a name mackerel-agent takes", l.name)
+		if !agentName.MatchString(l.Name) || strings.Contains(l.Name, "..") {
+			t.Errorf("%q is not a name mackerel-agent takes", l.Name)
 		}
 	}
-}
-
-// line is one metric as the plugin prints it: name\tvalue\tepoch.
-type line struct {
-	name, value string
-	number      float64
-}
-
-// runPlugin runs the plugin command over url and parses what it prints.
-func runPlugin(t *testing.T, bin, url string) []line {
-	t.Helper()
-	cmd := exec.Command(bin, "-url="+url, "-prefix="+prefix)
-	cmd.Env = append(testutil.CleanEnv(), "MACKEREL_PLUGIN_WORKDIR="+t.TempDir())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", bin, err, stderr.String())
-	}
-	var lines []line
-	for _, text := range strings.Split(strings.TrimSuffix(string(out), "\n"), "\n") {
-		f := strings.Split(text, "\t")
-		if len(f) != 3 {
-			t.Fatalf("the plugin printed %q, not name\\tvalue\\tepoch", text)
-		}
-		n, err := strconv.ParseFloat(f[1], 64)
-		if err != nil {
-			t.Fatalf("the plugin printed %q: %v", text, err)
-		}
-		lines = append(lines, line{name: f[0], value: f[1], number: n})
-	}
-	if len(lines) == 0 {
-		t.Fatalf("the plugin printed nothing; stderr:\n%s", stderr.String())
-	}
-	slices.SortFunc(lines, func(a, b line) int { return strings.Compare(a.name, b.name) })
-	return lines
-}
-
-// nextDocument waits for a document other than prev.
-func nextDocument(t *testing.T, prev []byte, stats func() []byte) []byte {
-	t.Helper()
-	var doc []byte
-	testutil.Poll(t, 20*time.Second, "the next window's document", func() bool {
-		doc = stats()
-		return !bytes.Equal(doc, prev)
-	})
-	return doc
 }
