@@ -78,8 +78,10 @@ func benchExport(b *testing.B, kind string, n int, firstGzip bool) {
 	rm := benchInput(kind, n)
 	exp, _ := New(serveAll(), WithMaxSeries(1<<30))
 	ctx := context.Background()
-	if err := exp.Export(ctx, rm); err != nil { // the steady state: series known
-		b.Fatal(err)
+	for range DefaultHistory { // the steady state: series known, the history full
+		if err := exp.Export(ctx, rm); err != nil {
+			b.Fatal(err)
+		}
 	}
 	h, r, w := exp.Handler(), httptest.NewRequest("GET", "/stats", nil), newDiscardResponse()
 	r.Header.Set("Accept-Encoding", "gzip")

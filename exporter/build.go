@@ -119,6 +119,7 @@ type builder struct {
 	movedLeaves  []leaf
 	dirEnds      []int  // only while rendering
 	out          []byte // the document, before it is copied out
+	texts        []span // where each leaf's value is in the document
 	sorts        int    // sorts of all the leaves, for tests
 	clusterSorts int    // sorts of the leaves of a cluster of instruments, for tests
 }

@@ -68,15 +68,16 @@
 //
 // The exporter keeps the leaves of the last documents, by default
 // [DefaultHistory] (two hours of 60 s windows; [WithHistory] sets it, 0 turns
-// it off), and renders them once per export, next to the document, as one
-// JSON object: the time of each export, oldest first, and per leaf path
-// (dotted, without a prefix, keys sorted) one value per window, exactly as
-// that window's /stats wrote it, or null where the leaf was absent
-// ([Exporter.History]). It is what a page draws the graphs of the last hours
-// from on its first load. Its memory follows what it shows: each path holds
-// the text of its values, a path absent from every window held is
-// forgotten, and at most [WithMaxSeries] paths are held. A history of more
-// than 512 KiB (some 350 series over two hours) has no gzip copy.
+// it off): each export adds the text of its values. The first request after
+// an export renders them as one JSON object: the time of each export,
+// oldest first, and per leaf path (dotted, without a prefix, keys sorted)
+// one value per window, exactly as that window's /stats wrote it, or null
+// where the leaf was absent ([Exporter.History]). It is what a page draws
+// the graphs of the last hours from on its first load. Its memory follows
+// what it shows: each window holds the text of its values, a path absent
+// from every window held is forgotten, and at most [WithMaxSeries] paths
+// are held. A history of more than 512 KiB (some 350 series over two
+// hours) has no gzip copy.
 //
 // # Nothing lost silently
 //

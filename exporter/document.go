@@ -6,24 +6,38 @@ import (
 	"sync/atomic"
 )
 
-// document is one published rendering: its JSON and a gzip copy of it, made
-// the first time someone asks for the copy (see gzipped), so that an export
-// pays nothing for a copy no client asks for. Neither slice is written after
-// it is made.
+// document is one published rendering: its JSON and a gzip copy of it, each
+// made the first time someone asks for it (see plain and gzipped), so that
+// an export pays nothing for what no client asks for. Neither slice is
+// written after it is made.
 type document struct {
-	body []byte
+	bodyOnce sync.Once
+	makeBody func() // fills body; nil when the body came with the document
+	body     []byte
 
 	gzipOnce sync.Once
-	compress func() // fills gz; made with the document, so that asking for the copy allocates nothing
+	makeGzip func() // fills gz
 	gz       []byte
 }
 
+// The funcs are made with the document, so that asking for either copy
+// passes no new func to a sync.Once and allocates nothing.
+
+// plain returns the JSON of the document. When the document was published
+// without it, the first call renders it, and that caller pays for it; calls
+// made meanwhile wait for it and share it.
+func (d *document) plain() []byte {
+	if d.makeBody != nil {
+		d.bodyOnce.Do(d.makeBody)
+	}
+	return d.body
+}
+
 // gzipped returns the gzip copy of the document, nil when it has none. The
-// first call compresses it, and that caller pays for it; calls made
-// meanwhile wait for it and share it.
+// first call compresses it, as plain renders.
 func (d *document) gzipped() []byte {
-	if d.compress != nil {
-		d.gzipOnce.Do(d.compress)
+	if d.makeGzip != nil {
+		d.gzipOnce.Do(d.makeGzip)
 	}
 	return d.gz
 }
@@ -37,12 +51,16 @@ type gzipSource struct {
 	size  *atomic.Int64 // bytes of the last copy made
 }
 
-// newDocument returns the document of body, its gzip copy still to make.
-func (s gzipSource) newDocument(body []byte) *document {
+// newDocument returns the document of body, or when render is not nil, of
+// what render returns on first need; its gzip copy is still to make.
+func (s gzipSource) newDocument(body []byte, render func() []byte) *document {
 	d := &document{body: body}
-	if len(body) <= s.limit {
-		d.compress = func() {
-			d.gz = compress(s.pool, d.body, int(s.size.Load())+512)
+	if render != nil {
+		d.makeBody = func() { d.body = render() }
+	}
+	d.makeGzip = func() {
+		if body := d.plain(); len(body) <= s.limit {
+			d.gz = compress(s.pool, body, int(s.size.Load())+512)
 			s.size.Store(int64(len(d.gz)))
 		}
 	}

@@ -2,6 +2,9 @@ package exporter
 
 import (
 	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -133,4 +136,75 @@ func TestGzipCopyAllocs(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestHistoryIsRenderedOnFirstNeed: an export adds its window to the
+// history and renders no JSON; the first reader renders it, the others
+// share it.
+func TestHistoryIsRenderedOnFirstNeed(t *testing.T) {
+	exp := newExporter(t, serveAll())
+	exportGauge(t, exp, "a.b", 1)
+	exportGauge(t, exp, "a.b", 2)
+	d := exp.histDoc.Load()
+	if d.body != nil {
+		t.Fatal("the export rendered the history JSON: no one asked for it")
+	}
+	body, _ := exp.History()
+	if !bytes.Contains(body, []byte(`"a.b.b":[1,2]`)) || unsafe.SliceData(d.body) != unsafe.SliceData(body) {
+		t.Errorf("History() = %s, not the document's own", body)
+	}
+	res := serveOnce(exp.HistoryHandler(), "GET", "/stats/history")
+	if !bytes.Equal(res.Body.Bytes(), body) {
+		t.Errorf("served %s, want %s", res.Body, body)
+	}
+}
+
+// TestHistoryRequestsDuringExports: requests for the history, plain and
+// gzip, while exports run (run with -race) each get a whole, valid
+// history.
+func TestHistoryRequestsDuringExports(t *testing.T) {
+	const n = 4
+	exp := newExporter(t, serveAll(), WithHistory(n))
+	h := exp.HistoryHandler()
+	exportGauge(t, exp, "a.b", 0)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r := httptest.NewRequest("GET", "/stats/history", nil)
+				if i%2 == 1 {
+					r.Header.Set("Accept-Encoding", "gzip")
+				}
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				body := w.Body.Bytes()
+				if w.Header().Get("Content-Encoding") == "gzip" {
+					zr, err := gzip.NewReader(bytes.NewReader(body))
+					if err == nil {
+						body, err = io.ReadAll(zr)
+					}
+					if err != nil {
+						t.Errorf("gzip answer: %v", err)
+						return
+					}
+				}
+				var parsed historyJSON
+				if err := json.Unmarshal(body, &parsed); err != nil || len(parsed.Times) < 1 || len(parsed.Times) > n || len(parsed.Series["a.b.b"]) != len(parsed.Times) {
+					t.Errorf("history %s (%v)", body, err)
+					return
+				}
+			}
+		})
+	}
+	for v := range int64(50) {
+		exportGauge(t, exp, "a.b", v)
+	}
+	close(stop)
+	wg.Wait()
 }

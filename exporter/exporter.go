@@ -101,9 +101,9 @@ func (e *Exporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) e
 	defer e.mu.Unlock()
 
 	body, res := e.b.build(rm)
-	e.doc.Store(e.docGzip.newDocument(body))
+	e.doc.Store(e.docGzip.newDocument(body, nil))
 	if e.hist != nil {
-		e.publishHistory(start.Unix())
+		e.publishHistory(body, start.Unix())
 	}
 	if res.graphs != nil {
 		var version uint64 = 1

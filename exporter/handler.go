@@ -82,13 +82,13 @@ func (h *statsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := h.current.Load()
-	if d == nil || len(d.body) == 0 {
+	if d == nil || len(d.plain()) == 0 {
 		writeError(w, r, http.StatusServiceUnavailable, bodyNoDocument)
 		return
 	}
 	hdr := w.Header()
 	hdr["Vary"] = hdrVaryAE
-	payload, length := d.body, &h.plainLen
+	payload, length := d.plain(), &h.plainLen
 	if acceptsGzip(r.Header["Accept-Encoding"]) {
 		if gz := d.gzipped(); len(gz) > 0 {
 			hdr["Content-Encoding"] = hdrGzip

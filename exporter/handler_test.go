@@ -28,7 +28,7 @@ type fixedDocument struct {
 // set publishes plain with gzipped as its gzip copy (nil: it has none).
 func (d *fixedDocument) set(plain, gzipped []byte) {
 	doc := &document{body: plain}
-	doc.compress = func() { doc.gz = gzipped }
+	doc.makeGzip = func() { doc.gz = gzipped }
 	d.doc.Store(doc)
 }
 

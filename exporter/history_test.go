@@ -5,7 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
+	"maps"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -485,16 +486,37 @@ func churn(win, perWindow int) *metricdata.ResourceMetrics {
 }
 
 // footprint counts what the history holds, in bytes: cols, what its
-// columns hold (each, its index entry, its buffers by capacity), and rest,
-// the buffers of the history itself.
-func (h *history) footprint() (cols, rest int) {
+// columns hold (each, its index entry and its id's slot), rows, what its
+// windows hold (their values' text and ends, and each layout once, by
+// capacity), and rest, the buffers of the history itself.
+func (h *history) footprint() (cols, rows, rest int) {
 	const ptr = int(unsafe.Sizeof(uintptr(0)))
 	for _, c := range h.cols {
-		cols += int(unsafe.Sizeof(*c)) + len(c.key) + cap(c.head) + cap(c.vals.buf)
+		cols += int(unsafe.Sizeof(*c)) + len(c.key) + cap(c.head) + ptr
 		cols += mapEntryBytes + len(c.key) // the index's entry, its key shared with the column
 	}
-	rest = cap(h.times.buf) + (cap(h.cols)+cap(h.added)+cap(h.merged))*ptr
-	return cols, rest
+	layouts := map[*layout]bool{}
+	for i := range h.rows {
+		w := &h.rows[i]
+		rows += cap(w.vals) + 4*cap(w.ends)
+		if !layouts[w.lay] {
+			layouts[w.lay] = true
+			rows += 4 * (cap(w.lay.ids) + cap(w.lay.leaves))
+		}
+	}
+	rest = (cap(h.cols)+cap(h.absent)+cap(h.added)+cap(h.merged)+cap(h.vanish)+cap(h.order))*ptr + int(unsafe.Sizeof(layoutRun{}))*cap(h.runs) +
+		(cap(h.byID)-len(h.cols))*ptr + 4*(cap(h.free)+cap(h.entries)+cap(h.lastEnds)) +
+		int(unsafe.Sizeof(pendingID{}))*cap(h.pending) + cap(h.lastPaths) + cap(h.scr) +
+		int(unsafe.Sizeof(row{}))*cap(h.rows)
+	return cols, rows, rest
+}
+
+// lastSeen is the last window that had column c.
+func (h *history) lastSeen(c *column) uint64 {
+	if c.seen >= h.laySince {
+		return h.gen
+	}
+	return c.seen
 }
 
 // mapEntryBytes is an upper bound on what one entry of a map[string]*column
@@ -503,19 +525,26 @@ func (h *history) footprint() (cols, rest int) {
 const mapEntryBytes = 2 * (16 + 8 + 1) * 8 / 7
 
 // columnBound is the formula of the memory bound per path held: the column,
-// its index entry, its head (the dotted path quoted and bracketed) and its
-// values' buffer, at most 3 × (n × 26 + 32) bytes (26: the widest entry, a
-// value and its comma; see textRing.reserve).
-func columnBound(n, pathLen int) int {
-	return int(unsafe.Sizeof(column{})) + mapEntryBytes + 2*pathLen + (pathLen + 4) + 3*(n*26+maxEntry)
+// its index entry, its id's slot and its head (the dotted path quoted and
+// bracketed).
+func columnBound(pathLen int) int {
+	return int(unsafe.Sizeof(column{})) + mapEntryBytes + 8 + 2*pathLen + (pathLen + 4)
+}
+
+// rowBound is the formula of the memory bound of one window of entries
+// values: each value's text (at most 25 bytes) and its end, in buffers at
+// most twice what they hold and a margin (see row.fill), and a layout of its
+// own: the column of each entry and its leaf.
+func rowBound(entries int) int {
+	return 2*entries*(25+4) + 64 + 4*16 + 2*4*entries
 }
 
 // TestHistoryMemoryBound: a thousand series never seen before every window,
 // for 5n windows. The history holds the paths of the n windows held and no
 // more (paths ≤ n × new series per window + steady ones), or with a lower
 // WithMaxSeries, that many, the oldest forgotten first; the bytes it holds
-// stay within paths × columnBound, and the heap stops growing once the
-// history is full.
+// stay within paths × columnBound for the columns and rowBound for each
+// window, and the heap stops growing once the history is full.
 func TestHistoryMemoryBound(t *testing.T) {
 	const n, perWindow = 10, 1000
 	for _, tc := range []struct {
@@ -537,13 +566,23 @@ func TestHistoryMemoryBound(t *testing.T) {
 					t.Fatalf("window %d: %d paths held, %d indexed, want %d", win, paths, len(h.index), want)
 				}
 				longest := len("app.churn.w000-0000")
-				if cols, _ := h.footprint(); cols > paths*columnBound(n, longest) {
-					t.Fatalf("window %d: columns hold %d bytes, over the bound %d", win, cols, paths*columnBound(n, longest))
+				cols, rows, rest := h.footprint()
+				if cols > paths*columnBound(longest) {
+					t.Fatalf("window %d: columns hold %d bytes, over the bound %d", win, cols, paths*columnBound(longest))
+				}
+				if bound := h.held * rowBound(perWindow+1); rows > bound {
+					t.Fatalf("window %d: windows hold %d bytes, over the bound %d", win, rows, bound)
+				}
+				// What is not per path or per value: the ids of columns
+				// gone while windows held name them (at most one per value
+				// held) and scratch of the size of one window.
+				if bound := 8 * (h.held + 1) * (perWindow + 1) * 8; rest > bound {
+					t.Fatalf("window %d: the rest holds %d bytes, over the bound %d", win, rest, bound)
 				}
 				// The latest window is always whole, and what was forgotten
 				// first is the oldest.
 				for _, c := range h.cols {
-					if age := h.gen - c.seen; age >= n {
+					if age := h.gen - h.lastSeen(c); age >= n {
 						t.Fatalf("window %d: %s held, last seen %d windows ago", win, c.head, age)
 					}
 				}
@@ -554,10 +593,10 @@ func TestHistoryMemoryBound(t *testing.T) {
 					} else if heap > heapFull+heapFull/5 {
 						t.Errorf("live heap grew from %d to %d bytes between windows %d and %d", heapFull, heap, 2*n, 5*n)
 					}
-					cols, rest := h.footprint()
-					t.Logf("window %d: %d paths, columns %d bytes (%.0f per path; bound %d) and %d more, JSON %d bytes, gzip %d; live heap %d",
-						win+1, paths, cols, float64(cols)/float64(paths), columnBound(n, longest), rest,
-						len(exp.histDoc.Load().body), len(exp.histDoc.Load().gzipped()), heap)
+					body, gz := exp.History()
+					t.Logf("window %d: %d paths, columns %d bytes (%.0f per path; bound %d), windows %d (%.1f per value), %d more, JSON %d bytes, gzip %d; live heap %d",
+						win+1, paths, cols, float64(cols)/float64(paths), columnBound(longest), rows, float64(rows)/float64(h.held*(perWindow+1)), rest,
+						len(body), len(gz), heap)
 				}
 			}
 			body, _ := exp.History()
@@ -577,22 +616,38 @@ func liveHeap() uint64 {
 	return ms.HeapAlloc
 }
 
+// addPaths adds to h a window of the given paths, dotted, sorted as the
+// builder sorts them, each with the text values[i] (or its index).
+func addPaths(h *history, unix int64, paths []string, values ...string) {
+	type pv struct{ path, value string }
+	var pvs []pv
+	for i, p := range paths {
+		v := strconv.Itoa(i)
+		if i < len(values) {
+			v = values[i]
+		}
+		pvs = append(pvs, pv{strings.ReplaceAll(p, ".", "\x00"), v})
+	}
+	slices.SortFunc(pvs, func(x, y pv) int { return strings.Compare(x.path, y.path) })
+	var arena, doc []byte
+	var leaves []leaf
+	var texts []span
+	for _, x := range pvs {
+		off := len(arena)
+		arena = append(arena, x.path...)
+		leaves = append(leaves, leaf{off: uint32(off), end: uint32(len(arena))})
+		doc = append(doc, "x:"...) // something between the values, as a document has
+		texts = append(texts, span{uint32(len(doc)), uint32(len(doc) + len(x.value))})
+		doc = append(doc, x.value...)
+	}
+	h.add(arena, leaves, doc, texts, unix)
+}
+
 // TestHistoryEvictsTheOldestFirst: past the limit, the paths absent the
 // longest go first, ties in path order, and every path of the latest window
 // stays.
 func TestHistoryEvictsTheOldestFirst(t *testing.T) {
 	h := newHistory(5, 4)
-	var arena []byte
-	window := func(names ...string) {
-		arena = arena[:0]
-		var leaves []leaf
-		for i, name := range names {
-			off := len(arena)
-			arena = append(arena, strings.ReplaceAll(name, ".", "\x00")...)
-			leaves = append(leaves, leaf{off: uint32(off), end: uint32(len(arena)), bits: uint64(i), kind: kindInt})
-		}
-		h.add(arena, leaves, 0)
-	}
 	paths := func() []string {
 		var out []string
 		for _, c := range h.cols {
@@ -600,13 +655,13 @@ func TestHistoryEvictsTheOldestFirst(t *testing.T) {
 		}
 		return out
 	}
-	window("a.x", "a.y")
-	window("b.x", "b.y")
-	window("c.x")
+	addPaths(h, 0, []string{"a.x", "a.y"})
+	addPaths(h, 0, []string{"b.x", "b.y"})
+	addPaths(h, 0, []string{"c.x"})
 	if got, want := paths(), []string{"a.y", "b.x", "b.y", "c.x"}; !slices.Equal(got, want) {
 		t.Errorf("paths %q, want %q (a.x, the first of the oldest, forgotten)", got, want)
 	}
-	window("d.a", "d.b", "d.c", "d.d", "d.e")
+	addPaths(h, 0, []string{"d.a", "d.b", "d.c", "d.d", "d.e"})
 	if got, want := paths(), []string{"d.a", "d.b", "d.c", "d.d", "d.e"}; !slices.Equal(got, want) {
 		t.Errorf("paths %q, want %q (a window over the limit kept whole)", got, want)
 	}
@@ -615,32 +670,127 @@ func TestHistoryEvictsTheOldestFirst(t *testing.T) {
 	}
 }
 
-// TestTextRing: entries dropped from the front and appended at the end,
-// with the buffer reused in place and never more than three times the
-// live entries plus one.
-func TestTextRing(t *testing.T) {
-	var r textRing
-	var want []string
-	for i := range 1000 {
-		v := math.Float64bits(float64(i%37) * 1.5)
-		r.appendValue(v, kindFloat)
-		want = append(want, string(appendValue(nil, v, kindFloat)))
-		if len(want) > 50 {
-			r.dropFirst()
-			want = want[1:]
-		}
-		if got := string(r.live()); got != strings.Join(want, ",")+"," {
-			t.Fatalf("after %d: %q, want %q", i, got, strings.Join(want, ",")+",")
-		}
-		if cap(r.buf) > 3*(len(r.live())+maxEntry) {
-			t.Fatalf("after %d: capacity %d for %d live bytes", i, cap(r.buf), len(r.live()))
+// historyModel is the history's contract in its plainest form: per path,
+// one value or null per window held, the oldest dropped once n are held; a
+// path absent from every window held forgotten, and past the limit (at
+// least the latest window's paths) those absent the longest, ties in
+// dotted path order.
+type historyModel struct {
+	n, limit int
+	gen      int
+	times    []int64
+	cols     map[string]*modelColumn // by dotted path
+}
+
+type modelColumn struct {
+	vals []string
+	seen int
+}
+
+func (m *historyModel) add(unix int64, paths, values []string) {
+	m.gen++
+	if len(m.times) == m.n {
+		m.times = m.times[1:]
+		for _, c := range m.cols {
+			c.vals = c.vals[1:]
 		}
 	}
-	allocs := testing.AllocsPerRun(100, func() {
-		r.dropFirst()
-		r.appendValue(math.Float64bits(3.25), kindFloat)
-	})
-	if allocs != 0 && !raceEnabled() {
-		t.Errorf("steady ring: %v allocs per entry, want 0", allocs)
+	m.times = append(m.times, unix)
+	for i, p := range paths {
+		c := m.cols[p]
+		if c == nil {
+			c = &modelColumn{}
+			for range len(m.times) - 1 {
+				c.vals = append(c.vals, "null")
+			}
+			m.cols[p] = c
+		}
+		c.vals = append(c.vals, values[i])
+		c.seen = m.gen
+	}
+	var absent []string
+	for p, c := range m.cols {
+		switch {
+		case c.seen == m.gen:
+		case c.seen+m.n <= m.gen:
+			delete(m.cols, p)
+		default:
+			c.vals = append(c.vals, "null")
+			absent = append(absent, p)
+		}
+	}
+	if limit := max(m.limit, len(paths)); len(m.cols) > limit {
+		slices.SortFunc(absent, func(x, y string) int {
+			if c := m.cols[x].seen - m.cols[y].seen; c != 0 {
+				return c
+			}
+			return strings.Compare(x, y)
+		})
+		for _, p := range absent[:len(m.cols)-limit] {
+			delete(m.cols, p)
+		}
+	}
+}
+
+func (m *historyModel) render() string {
+	var sb strings.Builder
+	sb.WriteString(`{"times":[`)
+	for i, t := range m.times {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(strconv.FormatInt(t, 10))
+	}
+	sb.WriteString(`],"series":{`)
+	paths := slices.Sorted(maps.Keys(m.cols))
+	for i, p := range paths {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, `"%s":[%s]`, p, strings.Join(m.cols[p].vals, ","))
+	}
+	sb.WriteString(`}}`)
+	return sb.String()
+}
+
+// TestHistoryAgainstModel: windows of paths drawn at random from a few
+// that sort differently dotted and as the builder writes them (a-b beside
+// a.b), coming, going and coming back, over histories short and long, with
+// limits that evict and limits that never do: each render is the model's,
+// to the byte, in a slice of exactly its size.
+func TestHistoryAgainstModel(t *testing.T) {
+	universe := []string{"a", "a-b", "a.b", "a.b.c", "a.b-c", "a_b", "b.x", "b.x-1", "b.x.y", "c", "c.d.e", "z"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{1, 2, 3, 5, 8} {
+		for _, limit := range []int{1, 3, 6, 100} {
+			h := newHistory(n, limit)
+			m := &historyModel{n: n, limit: limit, cols: map[string]*modelColumn{}}
+			var paths []string
+			for win := range 60 {
+				// Mostly the window before, as in the steady state; now and
+				// then a few paths come or go.
+				if win == 0 || rng.IntN(3) == 0 {
+					paths = paths[:0]
+					for _, p := range universe {
+						if rng.IntN(2) == 0 {
+							paths = append(paths, p)
+						}
+					}
+				}
+				values := make([]string, len(paths))
+				for i := range values {
+					values[i] = strconv.Itoa(rng.IntN(1000)) + strings.Repeat("5", rng.IntN(3))
+				}
+				addPaths(h, int64(win), paths, values...)
+				m.add(int64(win), paths, values)
+				body := h.render()
+				if want := m.render(); string(body) != want {
+					t.Fatalf("n=%d limit=%d window %d:\n got %s\nwant %s", n, limit, win, body, want)
+				}
+				if cap(body) != len(body) {
+					t.Fatalf("n=%d limit=%d window %d: %d bytes in a slice of %d", n, limit, win, len(body), cap(body))
+				}
+			}
+		}
 	}
 }

@@ -213,7 +213,8 @@ func (b *builder) leavesSorted(leaves []leaf) bool {
 }
 
 // render writes the sorted, collision-free leaves as nested JSON objects into
-// a new slice of the exact size. It writes into a buffer kept from one export
+// a new slice of the exact size, and where each leaf's value is written in
+// it into b.texts, for the history. It writes into a buffer kept from one export
 // to the next and copies the result out: a copy costs about what zeroing a
 // new buffer of the same size would, and the document is published without a
 // guessed capacity (usually twice its size) behind it.
@@ -221,6 +222,7 @@ func (b *builder) render() []byte {
 	out := append(b.out[:0], '{')
 	var prev []byte          // path of the previous leaf's parent, with a trailing sep
 	dirEnds := b.dirEnds[:0] // where each open object's segment ends in prev
+	texts := b.texts[:0]
 	first := true
 	for i := range b.leaves {
 		l := &b.leaves[i]
@@ -262,13 +264,16 @@ func (b *builder) render() []byte {
 		out = append(out, '"')
 		out = append(out, name...)
 		out = append(out, '"', ':')
+		start := len(out)
 		out = appendValue(out, l.bits, l.kind)
+		texts = append(texts, span{uint32(start), uint32(len(out))})
 		prev = parent
 	}
 	for range dirEnds {
 		out = append(out, '}')
 	}
 	b.dirEnds = dirEnds[:0]
+	b.texts = texts
 	out = append(out, '}')
 	b.out = out
 	doc := make([]byte, len(out))
