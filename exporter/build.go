@@ -117,11 +117,12 @@ type builder struct {
 	taken        []span              // paths as a pass of resolve began
 	moved        []int               // leaves renamed in a pass of resolve
 	movedLeaves  []leaf
-	dirEnds      []int  // only while rendering
-	out          []byte // the document, before it is copied out
-	texts        []span // where each leaf's value is in the document
-	sorts        int    // sorts of all the leaves, for tests
-	clusterSorts int    // sorts of the leaves of a cluster of instruments, for tests
+	dirEnds      []int   // only while rendering
+	out          []byte  // the document, before it is copied out
+	texts        []span  // where each leaf's value is in the document
+	groups       []int32 // the leaves that begin a run of leaves in one object
+	sorts        int     // sorts of all the leaves, for tests
+	clusterSorts int     // sorts of the leaves of a cluster of instruments, for tests
 }
 
 // dropReason names why a value did not reach the document.
@@ -164,7 +165,8 @@ func newBuilder(c config) *builder {
 //   - lay out: the points are emitted as leaves, each instrument within its
 //     share of the series bound, already in path order in the common case
 //     (checked, and sorted only when needed), and collisions are resolved;
-//   - write: the leaves are rendered as nested JSON.
+//   - write: the leaves are rendered as nested JSON, and the graph
+//     definitions made again if their groups changed.
 func (b *builder) build(rm *metricdata.ResourceMetrics) ([]byte, buildResult) {
 	b.arena = b.arena[:0]
 	b.leaves = b.leaves[:0]
@@ -187,6 +189,7 @@ func (b *builder) build(rm *metricdata.ResourceMetrics) ([]byte, buildResult) {
 	b.emit()
 	b.resolve()
 	b.res.series = len(b.leaves)
+	doc := b.render()
 	if fp := b.graphFingerprint(); fp != b.graphFP || b.gen == 1 {
 		b.graphFP = fp
 		b.res.graphs = b.graphDefs()
@@ -194,7 +197,6 @@ func (b *builder) build(rm *metricdata.ResourceMetrics) ([]byte, buildResult) {
 			b.res.graphs = []Graph{}
 		}
 	}
-	doc := b.render()
 	clear(b.srcs) // drop references to series forgotten by the sweep
 	b.srcs = b.srcs[:0]
 	return doc, b.res

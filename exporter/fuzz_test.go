@@ -3,6 +3,7 @@ package exporter
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"math"
 	"slices"
 	"strings"
@@ -173,6 +174,37 @@ func FuzzRender(f *testing.F) {
 		body2, _ := again.Document()
 		if string(body2) != string(body) {
 			t.Fatalf("order-dependent output:\n%s\n%s", body, body2)
+		}
+	})
+}
+
+// FuzzAppendValue: every finite float is written as encoding/json writes
+// it, the whole ones included.
+func FuzzAppendValue(f *testing.F) {
+	for _, v := range []float64{0, math.Copysign(0, -1), 1, -1, 12, 123.4, 0.1, 1e-6, 9.99e-7, 1e21, 1e20, -1e20,
+		1 << 53, 1<<53 - 1, 1<<53 + 2, -(1 << 53), 1 << 62, 1 << 63, -(1 << 63), 1e300, 5e-324, 0.001 * 1000} {
+		f.Add(math.Float64bits(v))
+	}
+	f.Fuzz(func(t *testing.T, bits uint64) {
+		v := math.Float64frombits(bits)
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return // left out before they are written
+		}
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendValue(nil, bits, kindFloat); string(got) != string(want) {
+			t.Fatalf("%v (%#x): %s, encoding/json writes %s", v, bits, got, want)
+		}
+		if whole := math.Trunc(v); whole == v && whole == float64(int64(whole)) {
+			// A whole float's neighbours, where the fast path stops.
+			for _, w := range []float64{math.Nextafter(v, math.Inf(1)), math.Nextafter(v, math.Inf(-1))} {
+				want, _ := json.Marshal(w)
+				if got := appendValue(nil, math.Float64bits(w), kindFloat); string(got) != string(want) {
+					t.Fatalf("%v: %s, encoding/json writes %s", w, got, want)
+				}
+			}
 		}
 	})
 }

@@ -70,21 +70,18 @@ func WriteGraphs(w io.Writer, prefix string, graphs []Graph) error {
 	}{out})
 }
 
-// graphFingerprint hashes what the graph definitions of the laid-out leaves
-// depend on: each group's path, kind, unit, description and stacking. The
-// leaves of a group are mostly adjacent in path order, so a group is hashed
-// about once; one hashed twice still hashes alike for the same leaves.
+// graphFingerprint hashes what the graph definitions of the rendered leaves
+// depend on: each group's path, kind, unit, description and stacking, from
+// the first leaf of each run of leaves in one object (b.groups, which render
+// records). The leaves of a group are mostly adjacent in path order, so a
+// group is hashed about once; one hashed twice still hashes alike for the
+// same leaves.
 func (b *builder) graphFingerprint() uint64 {
 	var h maphash.Hash
 	h.SetSeed(b.seed)
-	var prev []byte
-	for i := range b.leaves {
+	for _, i := range b.groups {
 		l := &b.leaves[i]
 		parent := parentPath(b.arena[l.off:l.end])
-		if i > 0 && bytes.Equal(parent, prev) {
-			continue
-		}
-		prev = parent
 		mc := b.srcs[l.series].m
 		h.Write(parent)
 		h.WriteByte(byte(l.group))

@@ -213,26 +213,35 @@ func (b *builder) leavesSorted(leaves []leaf) bool {
 }
 
 // render writes the sorted, collision-free leaves as nested JSON objects into
-// a new slice of the exact size, and where each leaf's value is written in
-// it into b.texts, for the history. It writes into a buffer kept from one export
-// to the next and copies the result out: a copy costs about what zeroing a
-// new buffer of the same size would, and the document is published without a
+// a new slice, and records where each leaf's value is written in it
+// (b.texts, for the history) and which leaves begin a group (b.groups, for
+// the graph definitions). It writes into a buffer kept from one export to
+// the next and copies the result out: a copy costs about what zeroing a new
+// buffer of the same size would, and the document is published without a
 // guessed capacity (usually twice its size) behind it.
 func (b *builder) render() []byte {
 	out := append(b.out[:0], '{')
 	var prev []byte          // path of the previous leaf's parent, with a trailing sep
 	dirEnds := b.dirEnds[:0] // where each open object's segment ends in prev
-	texts := b.texts[:0]
+	texts, groups := b.texts[:0], b.groups[:0]
 	first := true
 	for i := range b.leaves {
 		l := &b.leaves[i]
 		key := b.arena[l.off:l.end]
-		lastSep := bytes.LastIndexByte(key, sep)
-		parent := key[:lastSep+1] // "" or "a\x00b\x00"
-		name := key[lastSep+1:]
+		// Most leaves are in the previous one's object: its path is a
+		// prefix of theirs, and no sep follows.
+		n := commonPrefix(prev, key)
+		var parent, name []byte // parent is "" or "a\x00b\x00"
+		if i > 0 && n == len(prev) && bytes.IndexByte(key[n:], sep) < 0 {
+			parent, name = prev, key[n:]
+		} else {
+			lastSep := bytes.LastIndexByte(key, sep)
+			parent, name = key[:lastSep+1], key[lastSep+1:]
+			groups = append(groups, int32(i))
+		}
 		// Close the objects the previous leaf was in and this one is not:
 		// those whose segment does not end inside the common prefix.
-		common := commonPrefix(prev, parent)
+		common := min(n, len(parent))
 		depth := len(dirEnds)
 		for len(dirEnds) > 0 && dirEnds[len(dirEnds)-1] >= common {
 			dirEnds = dirEnds[:len(dirEnds)-1]
@@ -273,12 +282,10 @@ func (b *builder) render() []byte {
 		out = append(out, '}')
 	}
 	b.dirEnds = dirEnds[:0]
-	b.texts = texts
+	b.texts, b.groups = texts, groups
 	out = append(out, '}')
 	b.out = out
-	doc := make([]byte, len(out))
-	copy(doc, out)
-	return doc
+	return bytes.Clone(out) // unlike make and copy, it does not zero what it copies over
 }
 
 // commonPrefix is the length of the longest common prefix of a and b.
@@ -306,6 +313,14 @@ func appendValue(dst []byte, bits uint64, kind valueKind) []byte {
 		return strconv.AppendUint(dst, bits, 10)
 	}
 	f := math.Float64frombits(bits)
+	// A whole number below 2^53 in magnitude (other than -0, which
+	// encoding/json writes "-0") is written with its integer digits by the
+	// shortest form too: every integer there is a float, so no shorter
+	// decimal rounds to it. A count or a byte size in a float takes this
+	// path, for a fraction of what a float costs.
+	if i := int64(f); float64(i) == f && i > -1<<53 && i < 1<<53 && (i != 0 || bits == 0) {
+		return strconv.AppendInt(dst, i, 10)
+	}
 	abs := math.Abs(f)
 	format := byte('f')
 	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
