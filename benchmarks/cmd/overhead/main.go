@@ -1,12 +1,12 @@
 // Command overhead measures what komachi costs the app it runs in: a small
 // app doing a fixed amount of work per second for a fixed time, with the
-// bridge (otelbridge.Start with its defaults, the window shortened so that
-// several collections happen) or without it (its instruments on the OTel
-// no-op provider). It prints one JSON line with the process's CPU time,
-// heap and RSS; run it once each way and compare.
+// bridge (otelbridge.Start at its defaults, the 60 s window included) or
+// without it (its instruments on the OTel no-op provider). It prints one
+// JSON line with the process's CPU time, heap and RSS. Run both at the same
+// time, so that both see the same machine (overhead.sh does), and compare:
 //
-//	overhead -bridge=false -duration=20s
-//	overhead -bridge=true  -duration=20s -window=5s
+//	overhead -bridge=false -duration=200s -cpuprofile=without.prof &
+//	overhead -bridge=true  -duration=200s -cpuprofile=with.prof
 //
 // With the bridge, the app also serves /ops on loopback and scrapes its own
 // /ops/stats once per window (as mackerel-plugin-json would, once a minute)
@@ -63,7 +63,7 @@ type Report struct {
 	GCs          uint32  `json:"gcs"`
 	AllocBytes   uint64  `json:"alloc_bytes"` // allocated during the work loop
 
-	HeapLive uint64 `json:"heap_live_bytes"` // heap objects after a final GC
+	HeapLive uint64 `json:"heap_live_bytes"` // heap objects after two GCs at the end
 	RSS      uint64 `json:"rss_bytes"`
 	PeakRSS  uint64 `json:"peak_rss_bytes"`
 }
@@ -72,7 +72,7 @@ func main() {
 	var o options
 	flag.BoolVar(&o.bridge, "bridge", false, "run the app with otelbridge.Start (else its instruments are no-ops)")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "how long the app works")
-	flag.DurationVar(&o.window, "window", 5*time.Second, "the /stats window with -bridge (the default 60s would collect once in a short run)")
+	flag.DurationVar(&o.window, "window", time.Minute, "the /stats window with -bridge: the default, or shorter for a stress run")
 	flag.IntVar(&o.rate, "rate", 2000, "units of work per second")
 	flag.IntVar(&o.unit, "unit", 16<<10, "bytes allocated and hashed per unit")
 	flag.IntVar(&o.live, "live", 0, "bytes of long-lived data the app holds (its caches, sessions…), in 4 KiB objects")
@@ -116,7 +116,13 @@ func run(o options) (*Report, error) {
 	var scraped <-chan int
 	if o.bridge {
 		rep.WindowSec = o.window.Seconds()
-		bridge, err := otelbridge.Start(ctx, otelbridge.WithWindow(o.window))
+		// At the default window the bridge gets no option at all: what a
+		// user's otelbridge.Start(ctx) runs.
+		var opts []otelbridge.Option
+		if o.window != time.Minute {
+			opts = append(opts, otelbridge.WithWindow(o.window))
+		}
+		bridge, err := otelbridge.Start(ctx, opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -194,6 +200,9 @@ func run(o options) (*Report, error) {
 	if scraped != nil {
 		rep.Scrapes = <-scraped
 	}
+	// Two cycles: the first frees what the second would find unreachable
+	// only once the first had swept (finalizers, sync.Pool's victim cache).
+	runtime.GC()
 	runtime.GC()
 	final, err := harness.ReadUsage()
 	if err != nil {

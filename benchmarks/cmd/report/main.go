@@ -1,5 +1,5 @@
 // Command report reads the raw outputs of one run.sh run (load.raw,
-// bench.raw, overhead.raw under -dir) and prints the tables and the ratios
+// bench.raw, overhead-<window>.raw and the CPU profiles under -dir) and prints the tables and the ratios
 // against the goals of the benchmark issue, as Markdown.
 //
 //	report -dir=results > results/summary.md
@@ -23,7 +23,7 @@ import (
 )
 
 func main() {
-	dir := flag.String("dir", "results", "directory holding load.raw, bench.raw and overhead.raw")
+	dir := flag.String("dir", "results", "directory holding load.raw, bench.raw, overhead-*.raw and prof/")
 	flag.Parse()
 	if err := run(os.Stdout, *dir); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
@@ -40,14 +40,19 @@ func run(w io.Writer, dir string) error {
 	if err != nil {
 		return err
 	}
-	over, err := readOverhead(filepath.Join(dir, "overhead.raw"))
+	over, err := readOverheads(dir)
 	if err != nil {
 		return err
 	}
 	g := &goals{}
 	loadTable(w, load, g)
 	benchTables(w, bench, g)
-	overheadTable(w, over, bench)
+	for _, o := range over {
+		if err := overheadTable(w, o, g); err != nil {
+			return err
+		}
+	}
+	bridgeBench(w, bench)
 	g.print(w)
 	return nil
 }
@@ -287,120 +292,4 @@ func benchTables(w io.Writer, bench map[string]benchResult, g *goals) {
 				enc, r["allocs/op"], verdictZero(r["allocs/op"], 0), r["B/op"]))
 		}
 	}
-}
-
-// overheadRun is one line of overhead.raw.
-type overheadRun struct {
-	Bridge    bool    `json:"bridge"`
-	Live      int     `json:"app_live_bytes"`
-	Duration  float64 `json:"duration_s"`
-	Window    float64 `json:"window_s"`
-	Units     int     `json:"units"`
-	Wanted    int     `json:"wanted"`
-	Scrapes   int     `json:"scrapes"`
-	CPUPerSec float64 `json:"run_cpu_ms_per_s"`
-	SetupCPU  float64 `json:"setup_cpu_ms"`
-	GCs       float64 `json:"gcs"`
-	HeapLive  float64 `json:"heap_live_bytes"`
-	RSS       float64 `json:"rss_bytes"`
-	PeakRSS   float64 `json:"peak_rss_bytes"`
-}
-
-func readOverhead(path string) ([]overheadRun, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var runs []overheadRun
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var r overheadRun
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		runs = append(runs, r)
-	}
-	return runs, sc.Err()
-}
-
-func overheadTable(w io.Writer, runs []overheadRun, bench map[string]benchResult) {
-	if len(runs) == 0 {
-		return
-	}
-	fmt.Fprintf(w, "\n### Overhead on an app (median of %s; %.0f s each, window %.0f s with the bridge)\n\n", repsText(runs), runs[0].Duration, maxWindow(runs))
-	fmt.Fprintln(w, "| app's own live data | bridge | CPU ms/s (min–max) | GC cycles | live heap MiB | RSS MiB | peak RSS MiB | setup CPU ms | work done |")
-	fmt.Fprintln(w, "|--:|---|--:|--:|--:|--:|--:|--:|--:|")
-	var lives []int
-	for _, r := range runs {
-		if !slices.Contains(lives, r.Live) {
-			lives = append(lives, r.Live)
-		}
-	}
-	type agg struct{ cpu, cpuMin, cpuMax, gcs, heap, rss, peak, setup, done float64 }
-	get := func(live int, bridge bool) (agg, bool) {
-		var cpu, gcs, heap, rss, peak, setup, done []float64
-		for _, r := range runs {
-			if r.Live == live && r.Bridge == bridge {
-				cpu, gcs, heap = append(cpu, r.CPUPerSec), append(gcs, r.GCs), append(heap, r.HeapLive)
-				rss, peak, setup = append(rss, r.RSS), append(peak, r.PeakRSS), append(setup, r.SetupCPU)
-				done = append(done, float64(r.Units)/float64(r.Wanted))
-			}
-		}
-		if len(cpu) == 0 {
-			return agg{}, false
-		}
-		return agg{median(cpu), slices.Min(cpu), slices.Max(cpu), median(gcs), median(heap), median(rss), median(peak), median(setup), median(done)}, true
-	}
-	const mib = 1 << 20
-	var diffs []string
-	for _, live := range lives {
-		off, ok1 := get(live, false)
-		on, ok2 := get(live, true)
-		for _, x := range []struct {
-			a      agg
-			ok     bool
-			bridge string
-		}{{off, ok1, "without"}, {on, ok2, "with"}} {
-			if x.ok {
-				fmt.Fprintf(w, "| %.0f MiB | %s | %.1f (%.1f–%.1f) | %.0f | %.2f | %.1f | %.1f | %.1f | %.0f %% |\n",
-					float64(live)/mib, x.bridge, x.a.cpu, x.a.cpuMin, x.a.cpuMax, x.a.gcs, x.a.heap/mib, x.a.rss/mib, x.a.peak/mib, x.a.setup, 100*x.a.done)
-			}
-		}
-		if ok1 && ok2 {
-			diffs = append(diffs, fmt.Sprintf("- app with %.0f MiB of its own live data: CPU %+.1f ms/s (%+.0f %%), live heap %+.2f MiB, RSS %+.1f MiB, peak RSS %+.1f MiB, GC cycles %+.0f",
-				float64(live)/mib, on.cpu-off.cpu, 100*(on.cpu-off.cpu)/off.cpu, (on.heap-off.heap)/mib, (on.rss-off.rss)/mib, (on.peak-off.peak)/mib, on.gcs-off.gcs))
-		}
-	}
-	fmt.Fprint(w, "\nThe bridge's cost (with − without):\n\n")
-	for _, d := range diffs {
-		fmt.Fprintln(w, d)
-	}
-	c, ca, rb, rn := bench["BenchmarkBridge/collect"], bench["BenchmarkBridge/collect-all"], bench["BenchmarkBridge/record/bridge"], bench["BenchmarkBridge/record/noop"]
-	if c != nil && rb != nil && rn != nil {
-		fmt.Fprintf(w, "\nIn process (BenchmarkBridge): one collection of the default bridge, rendered to /stats with the default rules (%.0f leaves): %.0f µs, %.0f allocs, %.0f B allocated (%.1f µs per second of a 60 s window)",
-			c["leaves"], c["ns/op"]/1000, c["allocs/op"], c["B/op"], c["ns/op"]/1000/60)
-		if ca != nil {
-			fmt.Fprintf(w, "; everything whole (%.0f leaves): %.0f µs, %.0f allocs, %.0f B", ca["leaves"], ca["ns/op"]/1000, ca["allocs/op"], ca["B/op"])
-		}
-		fmt.Fprintf(w, "; one counter Add plus one histogram Record: %.0f ns with the bridge, %.0f ns on the no-op provider.\n", rb["ns/op"], rn["ns/op"])
-	}
-}
-
-func repsText(runs []overheadRun) string {
-	n := 0
-	for _, r := range runs {
-		if r.Live == runs[0].Live && r.Bridge == runs[0].Bridge {
-			n++
-		}
-	}
-	return fmt.Sprintf("%d runs per cell", n)
-}
-
-func maxWindow(runs []overheadRun) float64 {
-	w := 0.0
-	for _, r := range runs {
-		w = max(w, r.Window)
-	}
-	return w
 }
