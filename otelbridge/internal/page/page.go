@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -40,7 +41,10 @@ type Config struct {
 type asset struct {
 	ctype []string
 	etag  []string
-	body  []byte
+	// content reads the body where it lies: the embedded files in the
+	// binary's read-only data, not copied to the heap the GC marks.
+	content io.ReaderAt
+	size    int64
 }
 
 // Handler serves the page and its assets, relative to the mount point: /,
@@ -86,24 +90,29 @@ func New(c Config) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("page: index.html: %w", err)
 	}
-	h := &Handler{assets: map[string]asset{"/": newAsset("text/html; charset=utf-8", index.Bytes())}}
+	h := &Handler{assets: map[string]asset{"/": newAsset("text/html; charset=utf-8", bytes.NewReader(index.Bytes()), int64(index.Len()))}}
 	for path, ctype := range map[string]string{
 		"/page.js":     "text/javascript; charset=utf-8",
 		"/page.css":    "text/css; charset=utf-8",
 		"/favicon.svg": "image/svg+xml",
 	} {
-		b, err := assets.ReadFile("assets" + path)
+		f, err := assets.Open("assets" + path)
 		if err != nil {
 			return nil, fmt.Errorf("page: %s: %w", path, err)
 		}
-		h.assets[path] = newAsset(ctype, b)
+		info, err := f.Stat()
+		if err != nil {
+			return nil, fmt.Errorf("page: %s: %w", path, err)
+		}
+		h.assets[path] = newAsset(ctype, f.(io.ReaderAt), info.Size()) // an embed.FS file reads at an offset, concurrently
 	}
 	return h, nil
 }
 
-func newAsset(ctype string, body []byte) asset {
-	sum := sha256.Sum256(body)
-	return asset{ctype: []string{ctype}, etag: []string{`"` + hex.EncodeToString(sum[:12]) + `"`}, body: body}
+func newAsset(ctype string, content io.ReaderAt, size int64) asset {
+	sum := sha256.New()
+	_, _ = io.Copy(sum, io.NewSectionReader(content, 0, size))
+	return asset{ctype: []string{ctype}, etag: []string{`"` + hex.EncodeToString(sum.Sum(nil)[:12]) + `"`}, content: content, size: size}
 }
 
 // ServeHTTP answers GET and HEAD of Paths (with ETag, so that a reload
@@ -132,5 +141,5 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	hdr["Content-Type"] = a.ctype
 	hdr["Etag"] = a.etag
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+	http.ServeContent(w, r, "", time.Time{}, io.NewSectionReader(a.content, 0, a.size))
 }
