@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -31,18 +32,23 @@ func main() {
 	}
 }
 
+// run prints every section whose raw files dir holds (run.sh writes them
+// all; overhead.sh alone writes only its own), and fails when it holds none.
 func run(w io.Writer, dir string) error {
 	load, err := readLoad(filepath.Join(dir, "load.raw"))
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	bench, err := readBench(filepath.Join(dir, "bench.raw"))
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	over, err := readOverheads(dir)
 	if err != nil {
 		return err
+	}
+	if load == nil && bench == nil && over == nil {
+		return fmt.Errorf("no load.raw, bench.raw or overhead-*.raw in %s: run run.sh", dir)
 	}
 	g := &goals{}
 	loadTable(w, load, g)
