@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"time"
 
@@ -61,6 +62,10 @@ type Report struct {
 	RunCPUms     float64 `json:"run_cpu_ms"`   // during the work loop
 	RunCPUPerSec float64 `json:"run_cpu_ms_per_s"`
 	GCs          uint32  `json:"gcs"`
+	// The runtime's own estimate of the CPU its GC took (runtime/metrics
+	// /cpu/classes/gc/total), and the part of it spent marking on idle Ps.
+	GCCPUPerSec     float64 `json:"gc_cpu_ms_per_s"`
+	GCIdleCPUPerSec float64 `json:"gc_idle_cpu_ms_per_s"`
 	AllocBytes   uint64  `json:"alloc_bytes"` // allocated during the work loop
 
 	HeapLive uint64 `json:"heap_live_bytes"` // heap objects after two GCs at the end
@@ -146,6 +151,7 @@ func run(o options) (*Report, error) {
 	}
 	attrs := metric.WithAttributeSet(attribute.NewSet(attribute.String("app.job", "hash")))
 
+	gcStart := readGCCPU()
 	start, err := harness.ReadUsage()
 	if err != nil {
 		return nil, err
@@ -194,7 +200,11 @@ func run(o options) (*Report, error) {
 	}
 	rep.RunCPUms = ms(end.CPU - start.CPU)
 	rep.RunCPUPerSec = rep.RunCPUms / time.Since(began).Seconds()
+	gcEnd := readGCCPU()
 	rep.GCs = end.GCs - start.GCs
+	elapsed := time.Since(began).Seconds()
+	rep.GCCPUPerSec = (gcEnd[0] - gcStart[0]) * 1e3 / elapsed
+	rep.GCIdleCPUPerSec = (gcEnd[1] - gcStart[1]) * 1e3 / elapsed
 	rep.AllocBytes = end.AllocBytes - start.AllocBytes
 	cancel()
 	if scraped != nil {
@@ -210,6 +220,13 @@ func run(o options) (*Report, error) {
 	}
 	rep.HeapLive, rep.RSS, rep.PeakRSS = final.HeapLive, end.RSS, final.PeakRSS
 	return rep, nil
+}
+
+// readGCCPU reads the GC's CPU seconds so far: in all, and marking on idle Ps.
+func readGCCPU() [2]float64 {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/gc/mark/idle:cpu-seconds"}}
+	metrics.Read(s)
+	return [2]float64{s[0].Value.Float64(), s[1].Value.Float64()}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

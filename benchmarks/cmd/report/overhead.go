@@ -27,6 +27,8 @@ type overheadRun struct {
 	Scrapes   int     `json:"scrapes"`
 	CPUPerSec float64 `json:"run_cpu_ms_per_s"`
 	GCs       float64 `json:"gcs"`
+	GCCPU     float64 `json:"gc_cpu_ms_per_s"`
+	GCIdleCPU float64 `json:"gc_idle_cpu_ms_per_s"`
 	HeapLive  float64 `json:"heap_live_bytes"`
 	RSS       float64 `json:"rss_bytes"`
 }
@@ -162,8 +164,8 @@ func profileSplit(pattern string) (perSec []float64, ok bool, err error) {
 func overheadTable(w io.Writer, set overheadSet, g *goals) error {
 	runs := set.runs
 	fmt.Fprintf(w, "\n### Overhead on an app, window %s (%d runs per cell of %.0f s; the four cells of a run at the same time)\n\n", set.window, countCell(runs, runs[0]), runs[0].Duration)
-	fmt.Fprintln(w, "| app's own live data | bridge | CPU ms/s (min–max) | GC cycles | live heap MiB | RSS MiB | scrapes | work done |")
-	fmt.Fprintln(w, "|--:|---|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| app's own live data | bridge | CPU ms/s (min–max) | GC cycles | GC CPU ms/s (idle marking) | live heap MiB | RSS MiB | scrapes | work done |")
+	fmt.Fprintln(w, "|--:|---|--:|--:|--:|--:|--:|--:|--:|")
 	var lives []int
 	for _, r := range runs {
 		if !slices.Contains(lives, r.Live) {
@@ -191,9 +193,11 @@ func overheadTable(w io.Writer, set overheadSet, g *goals) error {
 				continue
 			}
 			cpu := pluck(cell.rs, func(r overheadRun) float64 { return r.CPUPerSec })
-			fmt.Fprintf(w, "| %.0f MiB | %s | %.1f (%.1f–%.1f) | %.0f | %.2f | %.1f | %.0f | %.0f %% |\n",
+			fmt.Fprintf(w, "| %.0f MiB | %s | %.1f (%.1f–%.1f) | %.0f | %.1f (%.1f) | %.2f | %.1f | %.0f | %.0f %% |\n",
 				float64(live)/mib, cell.name, median(cpu), slices.Min(cpu), slices.Max(cpu),
 				median(pluck(cell.rs, func(r overheadRun) float64 { return r.GCs })),
+				median(pluck(cell.rs, func(r overheadRun) float64 { return r.GCCPU })),
+				median(pluck(cell.rs, func(r overheadRun) float64 { return r.GCIdleCPU })),
 				median(pluck(cell.rs, func(r overheadRun) float64 { return r.HeapLive }))/mib,
 				median(pluck(cell.rs, func(r overheadRun) float64 { return r.RSS }))/mib,
 				median(pluck(cell.rs, func(r overheadRun) float64 { return float64(r.Scrapes) })),
@@ -204,14 +208,15 @@ func overheadTable(w io.Writer, set overheadSet, g *goals) error {
 		if n == 0 {
 			continue
 		}
-		var dCPU, dHeap []float64
+		var dCPU, dGC, dHeap []float64
 		for i := range n {
 			dCPU = append(dCPU, with[i].CPUPerSec-without[i].CPUPerSec)
+			dGC = append(dGC, with[i].GCCPU-without[i].GCCPU)
 			dHeap = append(dHeap, with[i].HeapLive-without[i].HeapLive)
 		}
 		cpu, heap := median(dCPU), median(dHeap)
-		notes = append(notes, fmt.Sprintf("- %.0f MiB app: CPU %+.2f ms/s (pairs %s), live heap %+.2f MiB",
-			float64(live)/mib, cpu, joinf(dCPU, "%+.1f"), heap/mib))
+		notes = append(notes, fmt.Sprintf("- %.0f MiB app: CPU %+.2f ms/s (pairs %s), of which the GC's own estimate %+.2f ms/s (pairs %s); live heap %+.2f MiB",
+			float64(live)/mib, cpu, joinf(dCPU, "%+.1f"), median(dGC), joinf(dGC, "%+.1f"), heap/mib))
 		if set.window == "60s" {
 			g.lines = append(g.lines,
 				fmt.Sprintf("| bridge CPU at the defaults, %.0f MiB app | %.2f %% of a core | ≤ 1 %% | %s | %+.2f ms/s, median of %d side-by-side pairs |",

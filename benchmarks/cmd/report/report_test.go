@@ -57,7 +57,7 @@ PASS
 		"| 10000 | komachi+selection=default | 1000 | 0.10 | 0.07 | 5 | 1 | 12500 | 100 |",
 		"| 10000 | prometheus+gzip | 15000 | 1.50 | 1.00 | 6 | 1 |  | (10) |",
 		"| /stats handler allocations per request, in process, identity | 0 allocs/op | 0 | **met** |",
-		"- 0 MiB app: CPU +10.00 ms/s (pairs +10.0), live heap +1.00 MiB",
+		"- 0 MiB app: CPU +10.00 ms/s (pairs +10.0), of which the GC's own estimate +0.00 ms/s (pairs +0.0); live heap +1.00 MiB",
 		"| bridge CPU at the defaults, 0 MiB app | 1.00 % of a core | ≤ 1 % | **met** |",
 		"| bridge live heap at the defaults, 0 MiB app | +1.00 MiB | ≤ 1 MiB | **met** |",
 		"| GC: marking, sweeping, assists | 0.00 | 20.00 | +20.00 |",
