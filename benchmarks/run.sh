@@ -63,6 +63,9 @@ for round in $(seq "$COUNT"); do
 done
 grep -E '^Benchmark' results/bench.raw | sed 's/^/  /' | cut -c1-160
 
+echo "== cost in Mackerel: examples/basic watched five ways (TestCostInMackerel)"
+go test -run '^TestCostInMackerel$' -count=1 . -cost-table=results/cost.md > /dev/null
+
 echo "== overhead, stress row: window $WINDOW, $REPS × $OVERHEAD_DURATION (the default-window row is ./overhead.sh, about 10 minutes)"
 WINDOW="$WINDOW" OVERHEAD_DURATION="$OVERHEAD_DURATION" REPS="$REPS" ./overhead.sh
 
@@ -76,6 +79,10 @@ echo "== report"
   sed 's/^/    /' results/machine.raw
   echo
   ./bin/report -dir=results
+  echo
+  echo "### Cost in Mackerel"
+  echo
+  cat results/cost.md
 } > results/summary.md
 cat results/summary.md
 echo
