@@ -66,7 +66,7 @@ type Report struct {
 	// /cpu/classes/gc/total), and the part of it spent marking on idle Ps.
 	GCCPUPerSec     float64 `json:"gc_cpu_ms_per_s"`
 	GCIdleCPUPerSec float64 `json:"gc_idle_cpu_ms_per_s"`
-	AllocBytes   uint64  `json:"alloc_bytes"` // allocated during the work loop
+	AllocBytes      uint64  `json:"alloc_bytes"` // allocated during the work loop
 
 	HeapLive uint64 `json:"heap_live_bytes"` // heap objects after two GCs at the end
 	RSS      uint64 `json:"rss_bytes"`
