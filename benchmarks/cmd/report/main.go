@@ -90,21 +90,27 @@ func (g *goals) print(w io.Writer) {
 }
 
 func readLoad(path string) ([]harness.CellRecord, error) {
+	return readLines[harness.CellRecord](path)
+}
+
+// readLines reads a file of one JSON value per line, as the commands
+// print their results.
+func readLines[T any](path string) ([]T, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var recs []harness.CellRecord
+	var out []T
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var r harness.CellRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		recs = append(recs, r)
+		out = append(out, v)
 	}
-	return recs, sc.Err()
+	return out, sc.Err()
 }
 
 func loadTable(w io.Writer, recs []harness.CellRecord, g *goals) {
@@ -143,12 +149,12 @@ func loadTable(w io.Writer, recs []harness.CellRecord, g *goals) {
 			g.add(fmt.Sprintf("/stats throughput vs ceiling, %d conns, %s", maxConns, enc), s.RPS/c.RPS, 0.8, false,
 				fmt.Sprintf("%.0f vs %.0f req/s; bodies %.0f vs %.0f B", s.RPS, c.RPS, s.BodyBytes, c.BodyBytes))
 			g.lines = append(g.lines, fmt.Sprintf("| /stats server allocs/req beyond the ceiling's (net/http's own), %d conns, %s | %+.2f | ≈ 0 | %s | %.2f vs %.2f allocs/req (the ceiling allocates nothing itself) |",
-				maxConns, enc, s.AllocsPerReq-c.AllocsPerReq, verdictZero(s.AllocsPerReq-c.AllocsPerReq, 0.5), s.AllocsPerReq, c.AllocsPerReq))
+				maxConns, enc, s.AllocsPerReq-c.AllocsPerReq, verdictAtMost(s.AllocsPerReq-c.AllocsPerReq, 0.5), s.AllocsPerReq, c.AllocsPerReq))
 		}
 	}
 }
 
-func verdictZero(v, tol float64) string {
+func verdictAtMost(v, tol float64) string {
 	if v <= tol {
 		return "**met**"
 	}
@@ -295,7 +301,7 @@ func benchTables(w io.Writer, bench map[string]benchResult, g *goals) {
 	for _, enc := range []string{"identity", "gzip"} {
 		if r, ok := bench["BenchmarkServe/stats/"+enc]; ok {
 			g.lines = append(g.lines, fmt.Sprintf("| /stats handler allocations per request, in process, %s | %.0f allocs/op | 0 | %s | %.0f B/op |",
-				enc, r["allocs/op"], verdictZero(r["allocs/op"], 0), r["B/op"]))
+				enc, r["allocs/op"], verdictAtMost(r["allocs/op"], 0), r["B/op"]))
 		}
 	}
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -50,24 +48,11 @@ func readOverheads(dir string) ([]overheadSet, error) {
 	}
 	var sets []overheadSet
 	for _, path := range paths {
-		f, err := os.Open(path)
+		runs, err := readLines[overheadRun](path)
 		if err != nil {
 			return nil, err
 		}
-		set := overheadSet{window: strings.TrimSuffix(strings.TrimPrefix(filepath.Base(path), "overhead-"), ".raw"), prof: filepath.Join(dir, "prof")}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			var r overheadRun
-			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-				f.Close()
-				return nil, fmt.Errorf("%s: %w", path, err)
-			}
-			set.runs = append(set.runs, r)
-		}
-		f.Close()
-		if err := sc.Err(); err != nil {
-			return nil, err
-		}
+		set := overheadSet{window: strings.TrimSuffix(strings.TrimPrefix(filepath.Base(path), "overhead-"), ".raw"), runs: runs, prof: filepath.Join(dir, "prof")}
 		if len(set.runs) > 0 {
 			sets = append(sets, set)
 		}
@@ -278,13 +263,6 @@ func joinf(xs []float64, format string) string {
 		parts[i] = fmt.Sprintf(format, x)
 	}
 	return strings.Join(parts, ", ")
-}
-
-func verdictAtMost(v, limit float64) string {
-	if v <= limit {
-		return "**met**"
-	}
-	return "**missed**"
 }
 
 // bridgeBench prints BenchmarkBridge: the in-process cost of one window's
